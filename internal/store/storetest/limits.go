@@ -12,9 +12,9 @@ import (
 	"sigil.dev/sigil/internal/store"
 )
 
-func testLargeValues(t *testing.T, s store.Store) {
+func testLargeValues(t *testing.T, s store.Store, max int) {
 	ctx := t.Context()
-	big := make([]byte, store.MaxValueSize)
+	big := make([]byte, max)
 	for i := range big {
 		big[i] = byte(i*7 + i>>11)
 	}
