@@ -1,0 +1,271 @@
+package secrets
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"sigil.dev/sigil/internal/audit"
+	"sigil.dev/sigil/internal/authn"
+	"sigil.dev/sigil/internal/awsproto"
+	"sigil.dev/sigil/internal/iam"
+)
+
+// auditSource is the audit Source of every event this package emits.
+const auditSource = "secretsmanager.amazonaws.com"
+
+// invocation carries one call through authorization and audit. Handlers
+// create it with begin, call authorize once they know the resource, and
+// return through finish, which records the audit event.
+type invocation struct {
+	s        *Service
+	c        *Call
+	op       string
+	start    time.Time
+	now      time.Time
+	readOnly bool
+	// returnsSecret marks operations whose success carries secret
+	// material; sensitive marks those whose response must be withheld when
+	// the audit record fails even though they change nothing (generated
+	// passwords).
+	returnsSecret bool
+	sensitive     bool
+
+	reached   bool
+	resources []string
+	decision  iam.Decision
+	decided   time.Time // when the first decision was made
+	// extra holds further events (BatchGetSecretValue's per-secret
+	// GetSecretValue decisions), recorded before the call's own event.
+	extra []*audit.Event
+}
+
+func (s *Service) begin(c *Call, op string, readOnly bool) *invocation {
+	now := s.now()
+	start := c.Start
+	if start.IsZero() {
+		start = now
+	}
+	return &invocation{s: s, c: c, op: op, start: start, now: now, readOnly: readOnly}
+}
+
+// nowNanos is the request time as stored timestamps hold it.
+func (inv *invocation) nowNanos() int64 { return inv.now.UnixNano() }
+
+// target is what a request is authorized against.
+type target struct {
+	resource string
+	policy   string
+	context  map[string][]string
+}
+
+// authorize asks the Authorizer whether the caller may run the invocation's
+// operation on t, and returns the AccessDeniedException when not. The first
+// decision (or the first denial) is the one the audit event reports.
+func (inv *invocation) authorize(ctx context.Context, t target) error {
+	return inv.authorizeAction(ctx, inv.op, t)
+}
+
+// authorizeAction is authorize for another action that the operation also
+// requires (TagResource for CreateSecret with tags, ListSecrets for
+// BatchGetSecretValue with filters).
+func (inv *invocation) authorizeAction(ctx context.Context, op string, t target) error {
+	d := inv.s.decide(ctx, inv.c, op, t)
+	first := !inv.reached
+	inv.reached = true
+	if first {
+		inv.decided = inv.s.now()
+	}
+	if first || (!d.Allowed && inv.decision.Allowed) {
+		inv.decision = d
+	}
+	if first {
+		inv.resources = []string{t.resource}
+	}
+	if !d.Allowed {
+		return accessDenied(inv.c.Principal, op, t.resource, d)
+	}
+	return nil
+}
+
+// decide runs the Authorizer for one action and resource.
+func (s *Service) decide(ctx context.Context, c *Call, op string, t target) iam.Decision {
+	if c.Principal == nil {
+		return iam.Decision{Reason: "no principal"}
+	}
+	return s.authz.Authorize(ctx, iam.Request{
+		Principal:      c.Principal,
+		Action:         "secretsmanager:" + op,
+		Resource:       t.resource,
+		ResourcePolicy: t.policy,
+		Context:        t.context,
+	})
+}
+
+// accessDenied builds AWS's AccessDeniedException message. It names the
+// principal, action and resource, never a secret value.
+func accessDenied(p *authn.Principal, op, resource string, d iam.Decision) *awsproto.Error {
+	who := "anonymous"
+	if p != nil && p.ARN != "" {
+		who = p.ARN
+	}
+	action := "secretsmanager:" + op
+	why := "because no identity-based policy allows the " + action + " action"
+	if d.Reason == "explicit deny" {
+		why = "with an explicit deny"
+	}
+	return awsproto.AccessDenied("User: %s is not authorized to perform: %s on resource: %s %s", who, action, resource, why)
+}
+
+// event builds an audit event for this call, for a decision made at
+// decided.
+func (inv *invocation) event(action string, resources []string, d iam.Decision, decided time.Time, err error, returnsSecret bool) *audit.Event {
+	ev := &audit.Event{
+		Time:          inv.now,
+		RequestID:     inv.c.RequestID,
+		SourceIP:      inv.c.SourceIP,
+		UserAgent:     inv.c.UserAgent,
+		Principal:     inv.c.Principal,
+		Source:        auditSource,
+		Action:        action,
+		Resources:     resources,
+		Allowed:       d.Allowed,
+		Reason:        d.Reason,
+		Policy:        d.Policy,
+		Statement:     d.Statement,
+		ReadOnly:      inv.readOnly,
+		ReturnsSecret: returnsSecret && err == nil,
+		Latency:       decided.Sub(inv.start),
+	}
+	if err != nil {
+		e, _ := awsproto.As(inv.s.clientError(err))
+		ev.ErrorCode, ev.ErrorMessage = e.Code, e.Message
+	}
+	return ev
+}
+
+// finish records the audit event of a call that reached authorization and
+// applies the fail-closed rule: when the record fails for a successful call
+// that returns secret material or changed state, the response is replaced by
+// ServiceUnavailable. Calls that never reached authorization (bad input) are
+// not audited.
+func (inv *invocation) finish(ctx context.Context, resp any, err error) (any, error) {
+	if !inv.reached {
+		return resp, err
+	}
+	events := append(inv.extra, inv.event(inv.op, inv.resources, inv.decision, inv.decided, err, inv.returnsSecret))
+	var recErr error
+	for _, ev := range events {
+		if recErr = inv.s.audit.Record(ctx, ev); recErr != nil {
+			break
+		}
+	}
+	if recErr == nil {
+		return resp, err
+	}
+	inv.s.log.ErrorContext(ctx, "secrets: recording audit event failed", "op", inv.op, "request_id", inv.c.RequestID, "err", recErr)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !inv.readOnly:
+		return nil, awsproto.Unavailable("the audit log could not record this request: the change was applied but its response is withheld; retrying the request is safe")
+	case inv.returnsSecret || inv.sensitive:
+		return nil, awsproto.Unavailable("the audit log could not record this request, so no secret material was returned; retry the request")
+	}
+	return resp, nil
+}
+
+// Condition context.
+
+// baseContext holds the global condition keys of a call.
+func (inv *invocation) baseContext() map[string][]string {
+	c := inv.c
+	m := map[string][]string{
+		"aws:CurrentTime":     {inv.now.UTC().Format(time.RFC3339)},
+		"aws:EpochTime":       {strconv.FormatInt(inv.now.Unix(), 10)},
+		"aws:SecureTransport": {strconv.FormatBool(c.SecureTransport)},
+		"aws:RequestedRegion": {inv.s.region},
+	}
+	if c.SourceIP != "" {
+		m["aws:SourceIp"] = []string{c.SourceIP}
+	}
+	if c.UserAgent != "" {
+		m["aws:UserAgent"] = []string{c.UserAgent}
+	}
+	if p := c.Principal; p != nil {
+		m["aws:PrincipalArn"] = []string{p.ARN}
+		m["aws:PrincipalAccount"] = []string{p.AccountID}
+		m["aws:userid"] = []string{p.ID}
+		m["aws:PrincipalType"] = []string{principalType(p.Kind)}
+		if p.Name != "" {
+			m["aws:username"] = []string{p.Name}
+		}
+		for k, v := range p.Tags {
+			m["aws:PrincipalTag/"+k] = []string{v}
+		}
+	}
+	return m
+}
+
+// principalType spells a principal kind as aws:PrincipalType does.
+func principalType(k authn.Kind) string {
+	switch k {
+	case authn.KindRoot:
+		return "Account"
+	case authn.KindIAMUser:
+		return "User"
+	}
+	return string(k)
+}
+
+// secretTarget is the target for an operation on a resolved SecretId: the
+// secret's ARN, policy and tags when it exists, the ARN or ARN pattern of
+// the SecretId otherwise.
+func (inv *invocation) secretTarget(r *resolved) target {
+	m := inv.baseContext()
+	m["secretsmanager:SecretPrimaryRegion"] = []string{inv.s.region}
+	if rec := r.rec; rec != nil {
+		m["secretsmanager:SecretId"] = []string{rec.ARN}
+		m["secretsmanager:Name"] = []string{rec.Name}
+		for _, t := range rec.Tags {
+			m["secretsmanager:ResourceTag/"+t.Key] = []string{t.Value}
+			m["aws:ResourceTag/"+t.Key] = []string{t.Value}
+		}
+		return target{resource: rec.ARN, policy: rec.Policy, context: m}
+	}
+	m["secretsmanager:SecretId"] = []string{r.given}
+	if r.name != "" {
+		m["secretsmanager:Name"] = []string{r.name}
+	}
+	return target{resource: r.resource, context: m}
+}
+
+// starTarget is the target of actions without a resource (ListSecrets,
+// GetRandomPassword, BatchGetSecretValue itself).
+func (inv *invocation) starTarget() target {
+	return target{resource: "*", context: inv.baseContext()}
+}
+
+// withRequestTags adds aws:RequestTag/<k> and aws:TagKeys for tags carried by
+// the request.
+func withRequestTags(t target, tags []wireTag) target {
+	if len(tags) == 0 {
+		return t
+	}
+	keys := make([]string, 0, len(tags))
+	for _, tg := range tags {
+		t.context["aws:RequestTag/"+tg.Key] = []string{tg.Value}
+		keys = append(keys, tg.Key)
+	}
+	t.context["aws:TagKeys"] = keys
+	return t
+}
+
+// with adds one condition key unless value is empty.
+func (t target) with(key, value string) target {
+	if value != "" {
+		t.context[key] = []string{value}
+	}
+	return t
+}

@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"sigil.dev/sigil/internal/awsproto"
+)
+
+// Handler returns the server's HTTP handler: every route with its
+// middleware. Start serves it; tests and benchmarks may call it directly.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/sys/seal-status", s.handleSealStatus)
+	mux.HandleFunc("POST /v1/sys/init", s.handleInit)
+	mux.HandleFunc("POST /v1/sys/unseal", s.handleUnseal)
+	mux.HandleFunc("POST /v1/sys/rotate", s.handleRotate)
+	mux.HandleFunc("POST /{$}", s.handleAWS)
+	return s.middleware(mux)
+}
+
+// requestIDs generates request ids shaped like AWS's (UUIDs): a random
+// per-process prefix and a counter, so ids are unique without a syscall per
+// request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return &requestIDs{prefix: h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-"}
+}
+
+func (g *requestIDs) next() string {
+	n := g.n.Add(1)
+	var buf [12]byte
+	s := strconv.AppendUint(buf[:0], n, 16)
+	pad := 12 - len(s)
+	out := make([]byte, 0, len(g.prefix)+12)
+	out = append(out, g.prefix...)
+	for i := 0; i < pad; i++ {
+		out = append(out, '0')
+	}
+	return string(append(out, s...))
+}
+
+// reqInfo is per-request state the middleware shares with handlers.
+type reqInfo struct {
+	id        string
+	operation string // for metrics and the access log; "" until known
+	outcome   string // "ok" or an AWS error code
+}
+
+type ctxKey struct{}
+
+func info(r *http.Request) *reqInfo {
+	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
+	if ri == nil {
+		return &reqInfo{}
+	}
+	return ri
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// middleware adds request ids, body limits, panic recovery, metrics and the
+// access log. The access log never contains request or response bodies.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	ids := newRequestIDs()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: ids.next()}
+		w.Header().Set("X-Amzn-Requestid", ri.id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxRequestBytes)
+		s.metrics.inFlight.Inc()
+		defer func() {
+			s.metrics.inFlight.Dec()
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.metrics.panics.Inc()
+				s.log.Error("handler panic", "request_id", ri.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				ri.outcome = "InternalFailure"
+				if sw.status == 0 {
+					awsproto.WriteJSONError(sw, &awsproto.Error{Code: "InternalFailure", Status: http.StatusInternalServerError,
+						Message: "the server failed while handling this request; see the server log for this request id"})
+				}
+			}
+			op, outcome := ri.operation, ri.outcome
+			if op == "" {
+				op = routeLabel(r)
+			}
+			if outcome == "" {
+				outcome = outcomeFromStatus(sw.status)
+			}
+			d := time.Since(start)
+			s.metrics.requests.WithLabelValues(op, outcome).Inc()
+			s.metrics.latency.WithLabelValues(op, outcome).Observe(d.Seconds())
+			if s.log.Enabled(r.Context(), slog.LevelInfo) {
+				s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("request_id", ri.id),
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path),
+					slog.String("operation", op),
+					slog.Int("status", sw.status),
+					slog.String("outcome", outcome),
+					slog.Int("bytes", sw.bytes),
+					slog.Duration("duration", d),
+					slog.String("remote", remoteIP(r)),
+					slog.String("user_agent", r.UserAgent()))
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// routeLabel is the metrics label for requests no handler named: a fixed set,
+// never the raw path, so label cardinality stays bounded.
+func routeLabel(r *http.Request) string {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return r.URL.Path[1:]
+	}
+	return "other"
+}
+
+func outcomeFromStatus(status int) string {
+	switch {
+	case status == 0 || status < 400:
+		return "ok"
+	case status < 500:
+		return "client_error"
+	default:
+		return "server_error"
+	}
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// readBody reads the whole (size-limited) request body. A body over the
+// limit is an AWS-shaped 413.
+func readBody(r *http.Request) ([]byte, *awsproto.Error) {
+	b, err := io.ReadAll(r.Body)
+	if err == nil {
+		return b, nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, awsproto.Errorf("RequestEntityTooLarge", http.StatusRequestEntityTooLarge,
+			"request body exceeds the server limit of %d bytes", mbe.Limit)
+	}
+	return nil, awsproto.Errorf("IncompleteBody", http.StatusBadRequest, "reading the request body failed before it was complete")
+}

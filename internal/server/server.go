@@ -1,0 +1,303 @@
+// Package server assembles a sigil server: it opens the store, puts the
+// encryption barrier over it, unseals it with the configured key provider,
+// bootstraps the account, and serves the AWS-compatible APIs, the native
+// /v1/ API, health, readiness and metrics over HTTP.
+//
+// Use New with a validated Config, then Run (or Start and Shutdown, which
+// tests use to get a server on a random port). The server never reads the
+// environment or flags; package main does that.
+//
+// Start-up refuses, with one clear error, anything that could lose or expose
+// data: a data directory open to others, a corrupt store file, a missing or
+// wrong key-encryption key. It never repairs or overwrites data.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sigil.dev/sigil/internal/audit"
+	"sigil.dev/sigil/internal/authn"
+	"sigil.dev/sigil/internal/barrier"
+	"sigil.dev/sigil/internal/iam"
+	"sigil.dev/sigil/internal/secrets"
+	"sigil.dev/sigil/internal/sigv4"
+	"sigil.dev/sigil/internal/store"
+	"sigil.dev/sigil/internal/store/bolt"
+)
+
+// Options carries what tests inject; the zero value is right for production.
+type Options struct {
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Rand is the randomness source. Default crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Server is one sigil server process.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+	rand io.Reader
+
+	db       store.Store // the backend, instrumented
+	barrier  *barrier.Barrier
+	keys     *authn.Keys
+	verifier *sigv4.Verifier
+	metrics  *metrics
+	unsealer *barrier.Unsealer // shamir provider, once initialised
+	authz    iam.Authorizer
+
+	// svc is set once the barrier is unsealed and the account bootstrapped.
+	svc       atomic.Pointer[services]
+	unsealMu  sync.Mutex // serialises unseal and bootstrap
+	httpSrv   *http.Server
+	ln        net.Listener
+	serveErr  chan error
+	closeOnce sync.Once
+}
+
+// services are the parts that exist only while unsealed.
+type services struct {
+	account *account
+	secrets *secrets.Service
+}
+
+// New opens the data directory and store and, unless the key provider is
+// shamir, unseals the barrier and bootstraps the account. cfg must have been
+// validated.
+func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
+	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now, rand: opts.Rand, metrics: newMetrics()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, "sigil.db")
+	db, err := bolt.Open(dbPath, bolt.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	s.db = instrument(db, s.metrics)
+	s.barrier = barrier.New(s.db, barrier.Options{Logger: s.log, Now: s.now, Rand: s.rand})
+	s.keys = authn.NewKeys(s.barrier, s.now)
+	s.authz = iam.RootOnly{}
+	if s.verifier, err = sigv4.New(sigv4.Options{
+		Region:      cfg.Region,
+		Services:    []string{"secretsmanager", "sigil"},
+		Now:         s.now,
+		Credentials: sigv4Credentials{s.keys},
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.openBarrier(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openBarrier unseals the barrier with the file or env key, initialising it
+// on first start. With shamir it leaves the barrier sealed for the operator.
+func (s *Server) openBarrier(ctx context.Context) error {
+	initialized, err := s.barrier.Initialized(ctx)
+	if err != nil {
+		return fmt.Errorf("reading keyring: %w", err)
+	}
+	var kek []byte
+	switch s.cfg.KeyProvider {
+	case "shamir":
+		if initialized {
+			if s.unsealer, err = s.barrier.NewUnsealer(ctx); err != nil {
+				return fmt.Errorf("key provider shamir: %w", err)
+			}
+			s.log.Warn("server is sealed: run `sigil operator unseal` with threshold shares")
+		} else {
+			s.log.Warn("server is not initialised: run `sigil operator init` to create the key shares")
+		}
+		return nil
+	case "file":
+		if initialized {
+			if _, err := os.Stat(s.cfg.KeyFile); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("key provider file: %s is missing but the store was initialised with a key: restore that file, never create a new one", s.cfg.KeyFile)
+			}
+		}
+		kek, _, err = barrier.FileKEK{Path: s.cfg.KeyFile, Rand: s.rand}.LoadOrCreate(ctx)
+		if err != nil {
+			return fmt.Errorf("key provider file: %w", err)
+		}
+	case "env":
+		kek, err = barrier.EnvKEK{Var: s.cfg.KeyEnvName, Lookup: func(string) (string, bool) {
+			return s.cfg.KeyEnv, s.cfg.KeyEnv != ""
+		}}.KEK(ctx)
+		if err != nil {
+			return fmt.Errorf("key provider env: %w", err)
+		}
+	default:
+		return fmt.Errorf("key provider %q is not supported", s.cfg.KeyProvider)
+	}
+	defer clear(kek)
+	if !initialized {
+		if err := s.barrier.Initialize(ctx, kek); err != nil && !errors.Is(err, barrier.ErrAlreadyInitialized) {
+			return fmt.Errorf("initialising keyring: %w", err)
+		}
+		s.log.Info("keyring initialised", "provider", s.cfg.KeyProvider)
+	}
+	if err := s.barrier.Unseal(ctx, kek); err != nil {
+		if errors.Is(err, barrier.ErrWrongKey) {
+			return fmt.Errorf("key provider %s: the key does not open this data directory's keyring: supply the key it was initialised with", s.cfg.KeyProvider)
+		}
+		return fmt.Errorf("unsealing: %w", err)
+	}
+	return s.afterUnseal(ctx)
+}
+
+// afterUnseal bootstraps the account and builds the services that need an
+// unsealed store.
+func (s *Server) afterUnseal(ctx context.Context) error {
+	s.unsealMu.Lock()
+	defer s.unsealMu.Unlock()
+	if s.svc.Load() != nil {
+		return nil
+	}
+	acct, err := s.bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	sec, err := secrets.New(secrets.Config{
+		Store:      s.barrier,
+		Authorizer: s.authz,
+		Audit:      audit.Discard{},
+		Region:     s.cfg.Region,
+		AccountID:  acct.ID,
+		Now:        s.now,
+		Rand:       s.rand,
+		Logger:     s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.svc.Store(&services{account: acct, secrets: sec})
+	s.metrics.sealed.Set(0)
+	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
+	return nil
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	return s.StartOn(ln)
+}
+
+// StartOn serves on ln in the background; the server owns ln from then on.
+func (s *Server) StartOn(ln net.Listener) error {
+	s.ln = ln
+	s.httpSrv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.serveErr = make(chan error, 1)
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		s.httpSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		go func() { s.serveErr <- s.httpSrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { s.serveErr <- s.httpSrv.Serve(ln) }()
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
+	return nil
+}
+
+// Addr returns the address the server listens on, after Start.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL returns the base URL of the server, after Start.
+func (s *Server) URL() string {
+	if s.cfg.TLSCert != "" {
+		return "https://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Run starts the server and serves until ctx is done, then drains in-flight
+// requests for up to ShutdownTimeout and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		s.Close()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "drain_timeout", s.cfg.ShutdownTimeout.String())
+	case err := <-s.serveErr:
+		s.Close()
+		return fmt.Errorf("serving: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests until
+// ctx is done, then closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.httpSrv != nil {
+		if err = s.httpSrv.Shutdown(ctx); err != nil {
+			err = fmt.Errorf("draining requests: %w", err)
+			s.httpSrv.Close()
+		}
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close seals the barrier and closes the store without draining.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.barrier.Seal()
+		err = s.db.Close()
+	})
+	return err
+}

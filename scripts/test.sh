@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, unit and integration tests with the
+# race detector, short fuzz runs of every fuzz target, and the end-to-end run
+# with the aws CLI and boto3 against a real `sigil server`.
+#
+# It needs PostgreSQL 15 binaries (/usr/lib/postgresql/15/bin), Debian's awscli
+# and python3-boto3. Run as root, it installs what is missing with apt-get;
+# otherwise it says what to install. With CI=true a missing dependency fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-8s}
+need_pkgs=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
+[ -x /usr/bin/aws ] || need_pkgs+=(awscli)
+/usr/bin/python3 -c 'import boto3' 2>/dev/null || need_pkgs+=(python3-boto3)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing ${need_pkgs[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  else
+    echo "missing: ${need_pkgs[*]}; install them with: sudo apt-get install ${need_pkgs[*]}" >&2
+    if [ "${CI:-}" = true ]; then exit 1; fi
+  fi
+fi
+
+# Tests that need PostgreSQL fail instead of skipping when it is required.
+if [ "${CI:-}" = true ]; then export SIGIL_REQUIRE_POSTGRES=1; fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (each target for $FUZZTIME)"
+grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' . | sort | while read -r file; do
+  pkg="./$(dirname "${file#./}")"
+  for fn in $(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+    echo "-- $pkg $fn"
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tail -n 3
+  done
+done
+
+echo "== end to end (aws CLI and boto3 against sigil server)"
+./scripts/e2e.sh
+
+echo "== all tests passed"
