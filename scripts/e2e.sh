@@ -44,6 +44,10 @@ export SIGIL_ENDPOINT="$endpoint"
 
 echo "-- aws CLI $("$AWS" --version 2>&1)"
 SIGIL_E2E_WORK="$work" AWS="$AWS" bash ./e2e/awscli.sh
+echo "-- sigil operator"
+"$bin" operator status --endpoint "$endpoint" | grep -q 'Sealed:       false' || { echo "e2e: operator status"; exit 1; }
+"$bin" operator rotate-key --endpoint "$endpoint" --credentials-file "$AWS_SHARED_CREDENTIALS_FILE" | grep -q 'term 2' || { echo "e2e: rotate-key"; exit 1; }
+echo "sigil operator: ok"
 echo "-- boto3"
 "$PY" ./e2e/boto3_test.py
 
@@ -52,4 +56,4 @@ if grep -rqa 'e2e-planted-s3cr3t-7d1f' "$work/data" "$work/server.log"; then
   echo "e2e: planted secret value found in the data directory or server log" >&2
   exit 1
 fi
-echo "e2e: 2 passed, 0 failed"
+echo "e2e: 3 passed, 0 failed"

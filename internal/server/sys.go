@@ -41,7 +41,7 @@ type SealStatus struct {
 	Provider    string `json:"keyProvider"`
 	Threshold   int    `json:"threshold,omitempty"`
 	Shares      int    `json:"shares,omitempty"`
-	Progress    int    `json:"progress,omitempty"`
+	Progress    int    `json:"progress"`
 	KeyTerm     uint32 `json:"keyTerm,omitempty"`
 }
 
