@@ -1,10 +1,18 @@
 // Package iam holds sigil's authorization model: the IAM policy language, the
 // evaluator, and the entities (roles, users, policies, OIDC providers).
 //
-// Every operation asks an authorizer with a [Request] (principal, action,
+// Every operation asks an [Authorizer] with a [Request] (principal, action,
 // resource ARN, condition context) and acts only on an allowing [Decision].
-// Until the policy evaluator lands, [RootOnly] allows the account root and
-// denies everyone else, which is the deny-by-default the design requires.
+//
+// The policy language: [ParsePolicy] parses and compiles a document once
+// (identity, resource or trust policy; malformed documents are refused with
+// a [PolicyError] pointing at the problem); [Evaluate] decides a Request
+// against a [PolicySet] with AWS's single-account logic and does not
+// allocate in the common case; [Policy.AllowsPrincipal] answers trust
+// questions for sts:AssumeRole*. [Engine] is the production Authorizer:
+// root bypasses policy, every other principal gets what its policies (from
+// [Entities]) and the resource's policy allow, and nothing else.
+// [RootOnly] denies everyone but root.
 package iam
 
 import (
