@@ -7,6 +7,8 @@
 // plaintext.
 package authn
 
+import "time"
+
 // Kind is the type of a principal, spelled as CloudTrail's userIdentity.type.
 type Kind string
 
@@ -34,8 +36,42 @@ type Principal struct {
 	Name string
 	// AccessKeyID is the access key the request was signed with.
 	AccessKeyID string
-	// Tags are the principal's tags (aws:PrincipalTag/*).
+	// Tags are the principal's tags (aws:PrincipalTag/*); for sessions, the
+	// session tags.
 	Tags map[string]string
+
+	// Session is set for temporary credentials (KindAssumedRole) and nil
+	// otherwise.
+	Session *Session
+}
+
+// Session describes the assumed-role session behind temporary credentials.
+// It is decoded from the sealed session token on every request, so it
+// needs no storage read.
+type Session struct {
+	// ID identifies the session, for revocation and audit.
+	ID string
+	// RoleARN and RoleID name the assumed role (ARN with its path; AROA...).
+	RoleARN, RoleID string
+	// Name is the RoleSessionName.
+	Name string
+	// SourceIdentity is the source identity set at assume time, if any.
+	SourceIdentity string
+	// Issued and Expires bound the session's life.
+	Issued, Expires time.Time
+	// Policy is the inline session policy document, if any, and PolicyARNs
+	// the managed session policies; they intersect with the role's.
+	Policy     string
+	PolicyARNs []string
+	// FederatedProvider is the identity provider that vouched for the
+	// caller of AssumeRoleWithWebIdentity (an oidc-provider ARN, or
+	// "sigil:image"), empty for AssumeRole.
+	FederatedProvider string
+	// Claims are the verified web-identity condition keys carried into the
+	// session (e.g. <issuer>:sub, sigil:k8s/namespace) for audit.
+	Claims map[string]string
+	// ImageDigest is the sealed image the session was minted for, if any.
+	ImageDigest string
 }
 
 // IsRoot reports whether p is the account root.

@@ -19,9 +19,7 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 	ri := info(r)
 	target := r.Header.Get("X-Amz-Target")
 	if target == "" {
-		ri.operation, ri.outcome = "other", "UnknownOperationException"
-		awsproto.WriteJSONError(w, awsproto.Errorf("UnknownOperationException", http.StatusBadRequest,
-			"the request names no operation: JSON requests need an X-Amz-Target header"))
+		s.handleQuery(w, r)
 		return
 	}
 	service, op, ok := awsproto.TargetOperation(target)

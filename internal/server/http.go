@@ -35,6 +35,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/sys/unseal", s.handleUnseal)
 	mux.HandleFunc("POST /v1/sys/rotate", s.handleRotate)
 	mux.HandleFunc("POST /{$}", s.handleAWS)
+	mux.HandleFunc("GET /{$}", s.handleQuery)
 	return s.middleware(mux)
 }
 

@@ -62,7 +62,6 @@ type Server struct {
 	verifier *sigv4.Verifier
 	metrics  *metrics
 	unsealer *barrier.Unsealer // shamir provider, once initialised
-	authz    iam.Authorizer
 
 	// svc is set once the barrier is unsealed and the account bootstrapped.
 	svc       atomic.Pointer[services]
@@ -77,6 +76,8 @@ type Server struct {
 type services struct {
 	account *account
 	secrets *secrets.Service
+	iam     *iam.API
+	authz   iam.Authorizer
 }
 
 // New opens the data directory and store and, unless the key provider is
@@ -104,10 +105,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	s.db = instrument(db, s.metrics)
 	s.barrier = barrier.New(s.db, barrier.Options{Logger: s.log, Now: s.now, Rand: s.rand})
 	s.keys = authn.NewKeys(s.barrier, s.now)
-	s.authz = iam.RootOnly{}
 	if s.verifier, err = sigv4.New(sigv4.Options{
 		Region:      cfg.Region,
-		Services:    []string{"secretsmanager", "sigil"},
+		Services:    []string{"secretsmanager", "iam", "sts", "sigil"},
 		Now:         s.now,
 		Credentials: sigv4Credentials{s.keys},
 	}); err != nil {
@@ -188,9 +188,18 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ents, err := iam.NewEntities(iam.EntitiesConfig{Store: s.barrier, AccountID: acct.ID, Keys: s.keys, Now: s.now, Rand: s.rand})
+	if err != nil {
+		return err
+	}
+	authz := iam.NewEngine(ents, s.log)
+	iamAPI, err := iam.NewAPI(iam.APIConfig{Entities: ents, Authorizer: authz, Audit: audit.Discard{}, Now: s.now, Logger: s.log})
+	if err != nil {
+		return err
+	}
 	sec, err := secrets.New(secrets.Config{
 		Store:      s.barrier,
-		Authorizer: s.authz,
+		Authorizer: authz,
 		Audit:      audit.Discard{},
 		Region:     s.cfg.Region,
 		AccountID:  acct.ID,
@@ -201,7 +210,7 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.svc.Store(&services{account: acct, secrets: sec})
+	s.svc.Store(&services{account: acct, secrets: sec, iam: iamAPI, authz: authz})
 	s.metrics.sealed.Set(0)
 	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
 	return nil

@@ -203,7 +203,8 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, perr)
 		return
 	}
-	if s.svc.Load() == nil {
+	svc := s.svc.Load()
+	if svc == nil {
 		s.jsonError(w, r, awsproto.Unavailable("the server is sealed"))
 		return
 	}
@@ -212,7 +213,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, aerr)
 		return
 	}
-	if d := s.authz.Authorize(r.Context(), iam.Request{Principal: p, Action: "sigil:RotateKey", Resource: "*"}); !d.Allowed {
+	if d := svc.authz.Authorize(r.Context(), iam.Request{Principal: p, Action: "sigil:RotateKey", Resource: "*"}); !d.Allowed {
 		s.jsonError(w, r, awsproto.AccessDenied("User: %s is not authorized to perform: sigil:RotateKey", p.ARN))
 		return
 	}
