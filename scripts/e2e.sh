@@ -50,10 +50,12 @@ echo "-- sigil operator"
 echo "sigil operator: ok"
 echo "-- boto3"
 "$PY" ./e2e/boto3_test.py
+echo "-- IAM: aws CLI and boto3 with a user's key"
+AWS="$AWS" bash ./e2e/iam.sh
 
 # The planted value must not appear anywhere on disk or in the server log.
 if grep -rqa 'e2e-planted-s3cr3t-7d1f' "$work/data" "$work/server.log"; then
   echo "e2e: planted secret value found in the data directory or server log" >&2
   exit 1
 fi
-echo "e2e: 3 passed, 0 failed"
+echo "e2e: 4 passed, 0 failed"
