@@ -1,5 +1,5 @@
 // Package awsproto speaks the AWS wire protocols sigil serves: JSON 1.1
-// (Secrets Manager) now, and the query/XML protocol (STS, IAM) later. It knows
+// (Secrets Manager) and the query protocol with XML responses (IAM, STS). It knows
 // wire formats and error shapes and nothing about the operations behind them.
 //
 // Operations return an [*Error] for every client-visible failure. Any other

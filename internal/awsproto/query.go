@@ -175,7 +175,8 @@ func quoteParam(k string) string { return strconv.Quote(shorten(k, 64)) }
 
 // DecodeQuery decodes vals into dst, a pointer to a struct whose fields carry
 // `query:"Name"` tags (with the option ",required" for members that must be
-// present). The member encoding is AWS's:
+// present); the members of an embedded struct without a tag belong to the
+// outer struct. The member encoding is AWS's:
 //
 //	string, bool, int, int32, int64   Name=value (bools are "true"/"false")
 //	*T of those                       nil when Name is absent
@@ -232,6 +233,13 @@ func (d *queryDecoder) decodeStruct(prefix string, sv reflect.Value) error {
 	for i := 0; i < st.NumField(); i++ {
 		f := st.Field(i)
 		tag, ok := f.Tag.Lookup("query")
+		if !ok && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			// An embedded struct's members are the outer struct's.
+			if err := d.decodeStruct(prefix, sv.Field(i)); err != nil {
+				return err
+			}
+			continue
+		}
 		if !ok || !f.IsExported() {
 			continue
 		}

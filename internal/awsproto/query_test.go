@@ -33,9 +33,14 @@ type queryNested struct {
 	Region string `query:"Region"`
 }
 
+type queryEmbedded struct {
+	UserName *string `query:"UserName"`
+}
+
 // queryAll exercises every kind DecodeQuery supports; the fuzz target decodes
 // into it too.
 type queryAll struct {
+	queryEmbedded
 	Action         string              `query:"Action,required"`
 	RoleName       string              `query:"RoleName"`
 	Path           *string             `query:"Path"`
@@ -144,7 +149,7 @@ func TestDecodeQuery(t *testing.T) {
 		"&ContextEntries.member.2.ContextKeyName=aws%3AUserAgent" +
 		"&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3A123456789012%3Apolicy%2Fro" +
 		"&Attributes.entry.1.key=k1&Attributes.entry.1.value=v1&Attributes.entry.2.key=k2" +
-		"&Nested.Region=eu-west-1&Unknown.member.7=ignored&Ignored=x"
+		"&Nested.Region=eu-west-1&Unknown.member.7=ignored&Ignored=x&UserName=u"
 	vals, err := ParseQuery([]byte(form), postForm(form))
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +159,8 @@ func TestDecodeQuery(t *testing.T) {
 		t.Fatalf("DecodeQuery: %v", err)
 	}
 	want := queryAll{
-		Action: "CreateRole", RoleName: "ci", Path: ptr("/team/"), MaxItems: ptr(int32(25)),
+		queryEmbedded: queryEmbedded{UserName: ptr("u")},
+		Action:        "CreateRole", RoleName: "ci", Path: ptr("/team/"), MaxItems: ptr(int32(25)),
 		DurationSecs: 3600, Count: -3, SetAsDefault: true, OnlyAttached: ptr(false),
 		Tags:           []queryTag{{Key: "team", Value: "core"}, {Key: "env"}},
 		TagKeys:        []string{"a", "b", "c"},
