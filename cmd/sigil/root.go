@@ -30,6 +30,7 @@ Start a server on the embedded default store with:
 	root.AddCommand(
 		newServerCmd(),
 		newOperatorCmd(),
+		newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root

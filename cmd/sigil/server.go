@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -97,6 +98,12 @@ Key providers:
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	f.StringVar(&cfg.AuditDir, "audit-dir", "", "directory of the audit log (default <data-dir>/audit)")
+	f.StringVar(&cfg.AuditMode, "audit-mode", "sync", "audit durability: sync (secret reads and writes wait for fsync) or async")
+	f.BoolVar(&cfg.AuditStdout, "audit-stdout", false, "also write every audit record to standard output as a JSON line")
+	f.StringVar(&cfg.AuditWebhook, "audit-webhook", "", "also POST audit records in batches to this URL (CloudTrail log documents)")
+	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "write a signed audit checkpoint after this many records")
+	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", 10*time.Second, "write a signed audit checkpoint at least this often while records arrive")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "largest accepted request body, in bytes")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	return cmd

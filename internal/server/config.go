@@ -41,6 +41,22 @@ type Config struct {
 	// TLSCert and TLSKey are PEM files; both or neither. Without them the
 	// server speaks plain HTTP (fine on loopback, not elsewhere).
 	TLSCert, TLSKey string
+	// AuditDir holds the audit log's segments. Default <DataDir>/audit. The
+	// audit keys (HMAC and Ed25519 signing) live in DataDir.
+	AuditDir string
+	// AuditMode is "sync" (default: a request that returns a secret or
+	// changes state waits until its record is fsynced) or "async".
+	AuditMode string
+	// AuditStdout copies every durable audit record to standard output as
+	// a JSON line, for container log pipelines.
+	AuditStdout bool
+	// AuditWebhook, if set, receives batches of records as CloudTrail log
+	// documents (POST, retried with backoff, never blocking requests).
+	AuditWebhook string
+	// AuditCheckpointEvery and AuditCheckpointInterval bound the records
+	// and time between signed checkpoints. Defaults 1000 and 10s.
+	AuditCheckpointEvery    int
+	AuditCheckpointInterval time.Duration
 	// MaxRequestBytes bounds request bodies. Default 1 MiB.
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
@@ -99,6 +115,19 @@ func (c *Config) Validate() error {
 	if c.KeyFile == "" {
 		c.KeyFile = filepath.Join(c.DataDir, "sigil.key")
 	}
+	if c.AuditDir == "" {
+		c.AuditDir = filepath.Join(c.DataDir, "audit")
+	}
+	switch c.AuditMode {
+	case "":
+		c.AuditMode = "sync"
+	case "sync", "async":
+	default:
+		return fmt.Errorf("audit mode %q: use sync or async", c.AuditMode)
+	}
+	if c.AuditCheckpointEvery < 0 {
+		return fmt.Errorf("audit checkpoint count %d: must be positive", c.AuditCheckpointEvery)
+	}
 	if c.KeyProvider == "env" && c.KeyEnv == "" {
 		name := c.KeyEnvName
 		if name == "" {
@@ -129,6 +158,7 @@ func (c *Config) Validate() error {
 		def time.Duration
 	}{
 		{&c.ShutdownTimeout, DefaultShutdownTimeout},
+		{&c.AuditCheckpointInterval, 10 * time.Second},
 		{&c.ReadHeaderTimeout, 10 * time.Second},
 		{&c.ReadTimeout, 30 * time.Second},
 		{&c.WriteTimeout, 60 * time.Second},

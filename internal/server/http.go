@@ -34,6 +34,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/sys/init", s.handleInit)
 	mux.HandleFunc("POST /v1/sys/unseal", s.handleUnseal)
 	mux.HandleFunc("POST /v1/sys/rotate", s.handleRotate)
+	mux.HandleFunc("POST /v1/audit", s.handleAuditQuery)
 	mux.HandleFunc("POST /{$}", s.handleAWS)
 	mux.HandleFunc("GET /{$}", s.handleQuery)
 	return s.middleware(mux)

@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/authn"
 	"sigil.dev/sigil/internal/barrier"
@@ -63,6 +65,8 @@ type Server struct {
 	metrics  *metrics
 	unsealer *barrier.Unsealer // shamir provider, once initialised
 
+	auditKeys *audit.Keys
+
 	// svc is set once the barrier is unsealed and the account bootstrapped.
 	svc       atomic.Pointer[services]
 	unsealMu  sync.Mutex // serialises unseal and bootstrap
@@ -75,6 +79,7 @@ type Server struct {
 // services are the parts that exist only while unsealed.
 type services struct {
 	account *account
+	audit   *audit.Log
 	secrets *secrets.Service
 	iam     *iam.API
 	authz   iam.Authorizer
@@ -97,8 +102,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	var err error
+	if s.auditKeys, err = audit.LoadOrCreateKeys(cfg.DataDir, s.rand); err != nil {
+		return nil, fmt.Errorf("audit keys: %w", err)
+	}
 	dbPath := filepath.Join(cfg.DataDir, "sigil.db")
-	db, err := bolt.Open(dbPath, bolt.Options{})
+	db, err := bolt.Open(dbPath, bolt.Options{Logger: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
@@ -188,19 +197,25 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ents, err := iam.NewEntities(iam.EntitiesConfig{Store: s.barrier, AccountID: acct.ID, Keys: s.keys, Now: s.now, Rand: s.rand})
+	alog, err := s.openAudit(acct.ID)
 	if err != nil {
 		return err
 	}
-	authz := iam.NewEngine(ents, s.log)
-	iamAPI, err := iam.NewAPI(iam.APIConfig{Entities: ents, Authorizer: authz, Audit: audit.Discard{}, Now: s.now, Logger: s.log})
+	ents, err := iam.NewEntities(iam.EntitiesConfig{Store: s.barrier, AccountID: acct.ID, Keys: s.keys, Now: s.now, Rand: s.rand})
 	if err != nil {
+		alog.Close()
+		return err
+	}
+	authz := iam.NewEngine(ents, s.log)
+	iamAPI, err := iam.NewAPI(iam.APIConfig{Entities: ents, Authorizer: authz, Audit: alog, Now: s.now, Logger: s.log})
+	if err != nil {
+		alog.Close()
 		return err
 	}
 	sec, err := secrets.New(secrets.Config{
 		Store:      s.barrier,
 		Authorizer: authz,
-		Audit:      audit.Discard{},
+		Audit:      alog,
 		Region:     s.cfg.Region,
 		AccountID:  acct.ID,
 		Now:        s.now,
@@ -208,12 +223,54 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		Logger:     s.log,
 	})
 	if err != nil {
+		alog.Close()
 		return err
 	}
-	s.svc.Store(&services{account: acct, secrets: sec, iam: iamAPI, authz: authz})
+	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, authz: authz})
 	s.metrics.sealed.Set(0)
 	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
 	return nil
+}
+
+// openAudit opens the durable audit log and its exporters and registers
+// its metrics.
+func (s *Server) openAudit(accountID string) (*audit.Log, error) {
+	opts := audit.Options{
+		Keys:               s.auditKeys,
+		CheckpointEvery:    s.cfg.AuditCheckpointEvery,
+		CheckpointInterval: s.cfg.AuditCheckpointInterval,
+		Region:             s.cfg.Region,
+		AccountID:          accountID,
+		Now:                s.now,
+		Logger:             s.log,
+	}
+	if s.cfg.AuditMode == "async" {
+		opts.Mode = audit.ModeAsync
+	}
+	if s.cfg.AuditStdout {
+		opts.Exporters = append(opts.Exporters, audit.NewWriterExporter("stdout", os.Stdout))
+	}
+	if s.cfg.AuditWebhook != "" {
+		wh, err := audit.NewWebhook(audit.WebhookOptions{URL: s.cfg.AuditWebhook})
+		if err != nil {
+			return nil, fmt.Errorf("audit webhook: %w", err)
+		}
+		opts.Exporters = append(opts.Exporters, wh)
+	}
+	l, err := audit.Open(s.cfg.AuditDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit log %s: %w", s.cfg.AuditDir, err)
+	}
+	for _, c := range l.Collectors() {
+		if err := s.metrics.reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				l.Close()
+				return nil, fmt.Errorf("registering audit metrics: %w", err)
+			}
+		}
+	}
+	return l, nil
 }
 
 // Start listens on the configured address and serves in the background.
@@ -301,12 +358,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close seals the barrier and closes the store without draining.
+// Close flushes the audit log (with a final checkpoint), seals the
+// barrier and closes the store, without draining requests.
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		if svc := s.svc.Load(); svc != nil {
+			if aerr := svc.audit.Close(); aerr != nil {
+				err = fmt.Errorf("closing audit log: %w", aerr)
+			}
+		}
 		s.barrier.Seal()
-		err = s.db.Close()
+		if derr := s.db.Close(); err == nil {
+			err = derr
+		}
 	})
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/awsproto"
 	"sigil.dev/sigil/internal/barrier"
 	"sigil.dev/sigil/internal/iam"
@@ -23,6 +24,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.barrier.Sealed() || s.svc.Load() == nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("sealed\n"))
+		return
+	}
+	if svc := s.svc.Load(); !svc.audit.Healthy() {
+		s.log.Warn("readiness check: audit log cannot be written", "err", svc.audit.Err())
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("audit log unavailable\n"))
 		return
 	}
 	if _, err := s.barrier.Get(r.Context(), accountKey); err != nil {
@@ -250,4 +257,47 @@ func (s *Server) unsealerFor() *barrier.Unsealer {
 		s.unsealer = u
 	}
 	return s.unsealer
+}
+
+// handleAuditQuery serves POST /v1/audit: a page of audit records matching
+// a filter, for principals allowed sigil:ReadAudit.
+func (s *Server) handleAuditQuery(w http.ResponseWriter, r *http.Request) {
+	info(r).operation = "sigil.ReadAudit"
+	body, perr := readBody(r)
+	if perr != nil {
+		s.jsonError(w, r, perr)
+		return
+	}
+	svc := s.svc.Load()
+	if svc == nil {
+		s.jsonError(w, r, awsproto.Unavailable("the server is sealed"))
+		return
+	}
+	p, aerr := s.authenticate(r.Context(), r, body, "sigil", awsproto.ProtocolJSON)
+	if aerr != nil {
+		s.jsonError(w, r, aerr)
+		return
+	}
+	resource := "arn:aws:sigil:" + s.cfg.Region + ":" + svc.account.ID + ":audit"
+	d := svc.authz.Authorize(r.Context(), iam.Request{Principal: p, Action: "sigil:ReadAudit", Resource: resource,
+		Context: map[string][]string{"aws:SourceIp": {remoteIP(r)}}})
+	if !d.Allowed {
+		s.jsonError(w, r, awsproto.AccessDenied("User: %s is not authorized to perform: sigil:ReadAudit on resource: %s", p.ARN, resource))
+		return
+	}
+	var req audit.QueryRequest
+	if err := awsproto.DecodeJSON(body, &req); err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	page, err := audit.QueryPage(svc.audit.Dir(), req)
+	if errors.Is(err, audit.ErrBadFilter) {
+		s.jsonError(w, r, awsproto.Errorf("ValidationException", http.StatusBadRequest, "%v", err))
+		return
+	}
+	if err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, page)
 }
