@@ -57,7 +57,9 @@ type request struct {
 func scenarios() []scenario {
 	return []scenario{
 		bareScenario(),
-		sigilGetScenario("sigil-get", 0),
+		sigilGetScenario("sigil-get-noaudit", sigilOptions{auditMode: "off"}),
+		sigilGetScenario("sigil-get", sigilOptions{}),
+		sigilGetScenario("sigil-get-user", sigilOptions{asUser: true}),
 	}
 }
 

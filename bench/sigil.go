@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"sigil.dev/sigil/internal/server"
@@ -29,32 +30,53 @@ import (
 // benchSecretName is the secret every sigil scenario reads.
 const benchSecretName = "bench/database-credentials"
 
-// sigilGetScenario is sigil serving GetSecretValue of a 200-byte secret to
-// the root key, with full SigV4 verification of every request. extra
-// secrets are stored beside it first (for the RSS-with-many-secrets
-// figure).
-func sigilGetScenario(name string, extra int) scenario {
-	about := "sigil GetSecretValue of a 200-byte secret, root key, full SigV4 check"
-	if extra > 0 {
-		about += fmt.Sprintf(", with %d other secrets stored", extra)
+// sigilOptions vary the sigil scenarios.
+type sigilOptions struct {
+	// extra secrets are stored beside the one read (for the
+	// RSS-with-many-secrets figure).
+	extra int
+	// auditMode is the server's --audit-mode; "" is the default (sync).
+	auditMode string
+	// asUser reads with an IAM user's key whose policy allows the read,
+	// instead of root's, so every request runs the policy evaluator.
+	asUser bool
+}
+
+// sigilGetScenario is sigil serving GetSecretValue of a 200-byte secret
+// with full SigV4 verification of every request.
+func sigilGetScenario(name string, o sigilOptions) scenario {
+	about := "sigil GetSecretValue of a 200-byte secret, full SigV4 check"
+	if o.asUser {
+		about += ", IAM user with an identity policy"
+	} else {
+		about += ", root key"
+	}
+	switch o.auditMode {
+	case "":
+		about += ", sync audit"
+	default:
+		about += ", audit " + o.auditMode
+	}
+	if o.extra > 0 {
+		about += fmt.Sprintf(", with %d other secrets stored", o.extra)
 	}
 	return scenario{
 		name:  name,
 		about: about,
 		serve: func(ctx context.Context, ln net.Listener, ready func(map[string]string)) error {
-			return serveSigil(ctx, ln, extra, ready)
+			return serveSigil(ctx, ln, o, ready)
 		},
 		prepare: prepareGetSecretValue,
 	}
 }
 
-func serveSigil(ctx context.Context, ln net.Listener, extra int, ready func(map[string]string)) error {
+func serveSigil(ctx context.Context, ln net.Listener, o sigilOptions, ready func(map[string]string)) error {
 	dir, err := os.MkdirTemp("", "sigil-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := server.Config{Listen: ln.Addr().String(), DataDir: filepath.Join(dir, "data")}
+	cfg := server.Config{Listen: ln.Addr().String(), DataDir: filepath.Join(dir, "data"), AuditMode: o.auditMode}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -73,18 +95,53 @@ func serveSigil(ctx context.Context, ln net.Listener, extra int, ready func(map[
 		Region:      cfg.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
 	}, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(srv.URL()) })
-	if err := preload(ctx, sm, extra); err != nil {
+	if err := preload(ctx, sm, o.extra); err != nil {
 		return err
 	}
 	value := strings.Repeat("s", 200)
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(benchSecretName), SecretString: aws.String(value)}); err != nil {
+	created, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(benchSecretName), SecretString: aws.String(value)})
+	if err != nil {
 		return fmt.Errorf("creating the bench secret: %w", err)
+	}
+	if o.asUser {
+		if id, secret, err = benchUser(ctx, aws.Config{Region: cfg.Region, Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")},
+			srv.URL(), aws.ToString(created.ARN)); err != nil {
+			return err
+		}
 	}
 	ready(map[string]string{"id": id, "secret": secret, "region": cfg.Region})
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// benchUser creates an IAM user whose policy (the issue's scenario shape:
+// five statements, two with conditions) allows reading the bench secret,
+// and returns its access key.
+func benchUser(ctx context.Context, cfg aws.Config, endpoint, secretARN string) (id, secret string, err error) {
+	ic := iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	acct := strings.Split(secretARN, ":")[4]
+	policy := `{"Version":"2012-10-17","Statement":[
+	 {"Sid":"Read","Effect":"Allow","Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],
+	  "Resource":"arn:aws:secretsmanager:us-east-1:` + acct + `:secret:bench/*"},
+	 {"Sid":"List","Effect":"Allow","Action":"secretsmanager:ListSecrets","Resource":"*"},
+	 {"Sid":"FromLoopback","Effect":"Allow","Action":"secretsmanager:DescribeSecret","Resource":"*",
+	  "Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}},
+	 {"Sid":"NoWrites","Effect":"Deny","Action":["secretsmanager:PutSecretValue","secretsmanager:DeleteSecret"],"Resource":"*"},
+	 {"Sid":"TaggedOnly","Effect":"Deny","Action":"secretsmanager:GetSecretValue","Resource":"*",
+	  "Condition":{"StringEquals":{"aws:ResourceTag/classification":"restricted"}}}]}`
+	if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bench")}); err != nil {
+		return "", "", fmt.Errorf("creating the bench user: %w", err)
+	}
+	if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("bench"), PolicyName: aws.String("read"), PolicyDocument: aws.String(policy)}); err != nil {
+		return "", "", fmt.Errorf("attaching the bench policy: %w", err)
+	}
+	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("bench")})
+	if err != nil {
+		return "", "", fmt.Errorf("creating the bench key: %w", err)
+	}
+	return aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), nil
 }
 
 // preload creates n secrets with 16 concurrent writers.

@@ -99,7 +99,7 @@ Key providers:
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	f.StringVar(&cfg.AuditDir, "audit-dir", "", "directory of the audit log (default <data-dir>/audit)")
-	f.StringVar(&cfg.AuditMode, "audit-mode", "sync", "audit durability: sync (secret reads and writes wait for fsync) or async")
+	f.StringVar(&cfg.AuditMode, "audit-mode", "sync", "audit durability: sync (secret reads and writes wait for fsync), async, or off (benchmarks only)")
 	f.BoolVar(&cfg.AuditStdout, "audit-stdout", false, "also write every audit record to standard output as a JSON line")
 	f.StringVar(&cfg.AuditWebhook, "audit-webhook", "", "also POST audit records in batches to this URL (CloudTrail log documents)")
 	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "write a signed audit checkpoint after this many records")

@@ -45,7 +45,9 @@ type Config struct {
 	// audit keys (HMAC and Ed25519 signing) live in DataDir.
 	AuditDir string
 	// AuditMode is "sync" (default: a request that returns a secret or
-	// changes state waits until its record is fsynced) or "async".
+	// changes state waits until its record is fsynced), "async", or "off"
+	// (no audit log at all: only for measuring what audit costs; the
+	// server warns at every start).
 	AuditMode string
 	// AuditStdout copies every durable audit record to standard output as
 	// a JSON line, for container log pipelines.
@@ -121,9 +123,9 @@ func (c *Config) Validate() error {
 	switch c.AuditMode {
 	case "":
 		c.AuditMode = "sync"
-	case "sync", "async":
+	case "sync", "async", "off":
 	default:
-		return fmt.Errorf("audit mode %q: use sync or async", c.AuditMode)
+		return fmt.Errorf("audit mode %q: use sync, async or off", c.AuditMode)
 	}
 	if c.AuditCheckpointEvery < 0 {
 		return fmt.Errorf("audit checkpoint count %d: must be positive", c.AuditCheckpointEvery)

@@ -79,7 +79,7 @@ type Server struct {
 // services are the parts that exist only while unsealed.
 type services struct {
 	account *account
-	audit   *audit.Log
+	audit   auditLog
 	secrets *secrets.Service
 	iam     *iam.API
 	authz   iam.Authorizer
@@ -232,9 +232,31 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 	return nil
 }
 
+// auditLog is what the server needs of the audit log: *audit.Log, or
+// noAudit when audit is off.
+type auditLog interface {
+	audit.Sink
+	Healthy() bool
+	Err() error
+	Dir() string
+	Close() error
+}
+
+// noAudit records nothing (AuditMode "off").
+type noAudit struct{ audit.Discard }
+
+func (noAudit) Healthy() bool { return true }
+func (noAudit) Err() error    { return nil }
+func (noAudit) Dir() string   { return "" }
+func (noAudit) Close() error  { return nil }
+
 // openAudit opens the durable audit log and its exporters and registers
 // its metrics.
-func (s *Server) openAudit(accountID string) (*audit.Log, error) {
+func (s *Server) openAudit(accountID string) (auditLog, error) {
+	if s.cfg.AuditMode == "off" {
+		s.log.Warn("AUDIT IS OFF: no decision is recorded; use --audit-mode off only to measure its cost")
+		return noAudit{}, nil
+	}
 	opts := audit.Options{
 		Keys:               s.auditKeys,
 		CheckpointEvery:    s.cfg.AuditCheckpointEvery,

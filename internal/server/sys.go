@@ -285,6 +285,10 @@ func (s *Server) handleAuditQuery(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, awsproto.AccessDenied("User: %s is not authorized to perform: sigil:ReadAudit on resource: %s", p.ARN, resource))
 		return
 	}
+	if svc.audit.Dir() == "" {
+		s.jsonError(w, r, awsproto.InvalidRequest("audit is off on this server"))
+		return
+	}
 	var req audit.QueryRequest
 	if err := awsproto.DecodeJSON(body, &req); err != nil {
 		s.jsonError(w, r, err)
