@@ -1,0 +1,58 @@
+// Package apply makes a sigil server match a declarative YAML file, the way
+// Terraform or `kubectl apply` do: it is an API client that reads the
+// server's state through the IAM and Secrets Manager APIs (the real
+// aws-sdk-go-v2 clients) and makes the calls needed to reach the file.
+//
+// Three calls, each a phase:
+//
+//	f, err := apply.Parse(r, filepath.Dir(path), os.LookupEnv) // validate; no I/O but value files
+//	plan, err := apply.Plan(ctx, clients, f, apply.Options{})  // read the server; change nothing
+//	res, err := apply.Apply(ctx, clients, plan)                // make the plan's calls
+//
+// The file (version 1) lists, by kind, OIDC providers, managed policies,
+// roles (trust policy, inline and attached policies, permissions boundary,
+// max session duration, path, description, tags), users (the same, without
+// a trust policy) and secrets (description, KMS key id, tags, resource
+// policy, initial value). Policy documents are YAML maps (converted to JSON
+// in key order) or strings holding JSON. Any string may hold {{account}} and
+// {{region}}. Parse reports every problem at once with its line: unknown
+// keys, bad names, references to managed policies the file does not
+// declare, unreadable value files.
+//
+// Semantics:
+//
+//   - Idempotent: Plan compares policies by meaning (canonical JSON), so a
+//     second run of the same file plans no change and Apply makes no call.
+//   - Dependency order: OIDC providers, managed policies, roles, users,
+//     secrets. An attached policy named by name resolves to the ARN of the
+//     file's managed policy.
+//   - For an object in the file, the file is the whole truth: inline
+//     policies, attachments and tags it does not list are removed, and an
+//     absent description or boundary is cleared.
+//   - Objects absent from the file are never deleted (like `kubectl apply`
+//     without --prune): removing an entry from the file leaves the object
+//     on the server. Delete it with the IAM or Secrets Manager API.
+//   - Immutable fields (a role's, user's or policy's path, a managed
+//     policy's description) and secrets scheduled for deletion make Plan
+//     fail with ErrConflict before anything is applied.
+//   - A managed policy's changed document becomes a new default version;
+//     when the policy already has IAM's five versions, the oldest non-default
+//     one is deleted first (it stays deleted if creating the new one fails).
+//   - Users get no access keys: apply never creates, changes or deletes
+//     credentials.
+//   - Apply stops at the first failing step. An object being created is
+//     rolled back (every call that succeeded is undone, newest first, so the
+//     object does not exist afterwards); an object that existed keeps the
+//     steps before the failing one, and the error names the failing step.
+//     See Apply.
+//
+// Security notes: a secret's value is read from a file (valueFile, relative
+// to the YAML file) or an environment variable (valueEnv), never from the
+// YAML itself. It is held in a Value, which prints, logs and marshals as
+// REDACTED, and it appears in no Change, Result, message or error. It is
+// written only when the secret is created; an existing secret's value is left
+// as is unless Options.UpdateValues is set, in which case Plan fetches the
+// current value and compares SHA-256 digests with crypto/subtle, writing a
+// new version only when they differ. Resource policies are put with
+// BlockPublicPolicy, so a policy open to everyone is refused.
+package apply
