@@ -31,6 +31,7 @@ Start a server on the embedded default store with:
 		newServerCmd(),
 		newOperatorCmd(),
 		newAuditCmd(),
+		newSessionCmd(),
 		newApplyCmd(),
 		newVersionCmd(),
 	)

@@ -104,6 +104,7 @@ Key providers:
 	f.StringVar(&cfg.AuditWebhook, "audit-webhook", "", "also POST audit records in batches to this URL (CloudTrail log documents)")
 	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "write a signed audit checkpoint after this many records")
 	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", 10*time.Second, "write a signed audit checkpoint at least this often while records arrive")
+	f.BoolVar(&cfg.AllowInsecureOIDC, "allow-insecure-oidc", false, "fetch OIDC discovery and keys over plain http when a provider asks for it (labs only)")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "largest accepted request body, in bytes")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	return cmd

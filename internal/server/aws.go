@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
+	"strconv"
 
 	"sigil.dev/sigil/internal/authn"
 	"sigil.dev/sigil/internal/awsproto"
 	"sigil.dev/sigil/internal/secrets"
 	"sigil.dev/sigil/internal/sigv4"
+	"sigil.dev/sigil/internal/sts"
 )
 
 // handleAWS routes AWS-protocol requests: JSON 1.1 by X-Amz-Target, and
@@ -29,8 +30,8 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 			"unknown X-Amz-Target %q: sigil serves secretsmanager.<Operation>", truncate(target, 80)))
 		return
 	}
-	if secrets.KnownOperation(op) {
-		ri.operation = "secretsmanager." + op
+	if label, known := secretsOperationLabels[op]; known {
+		ri.operation = label
 	} else {
 		ri.operation = "secretsmanager.unknown"
 	}
@@ -57,16 +58,52 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 		SourceIP:        remoteIP(r),
 		UserAgent:       r.UserAgent(),
 		SecureTransport: r.TLS != nil,
-		Start:           time.Now(),
+		Start:           ri.start,
 	})
 	if err != nil {
 		s.jsonError(w, r, err)
 		return
 	}
-	if err := awsproto.WriteJSON(w, resp); err != nil {
+	if err := writeJSON(w, resp); err != nil {
 		s.log.Error("writing response", "request_id", ri.id, "operation", ri.operation, "err", err)
 	}
 	ri.outcome = "ok"
+}
+
+// secretsOperationLabels maps each Secrets Manager operation to its metrics
+// label, so labelling a request allocates nothing. It is never modified.
+var secretsOperationLabels = func() map[string]string {
+	m := map[string]string{}
+	for _, op := range secrets.Operations() {
+		m[op] = "secretsmanager." + op
+	}
+	return m
+}()
+
+// jsonAppender is a response that encodes itself: AppendJSON appends its
+// compact JSON encoding, exactly what encoding/json would produce, to b.
+// The secret-value responses implement it.
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// writeJSON is awsproto.WriteJSON, except that a jsonAppender is written as
+// it encodes itself. That skips encoding/json's validating copy of a
+// Marshaler's output, which costs as much as the encoding.
+func writeJSON(w http.ResponseWriter, v any) error {
+	a, ok := v.(jsonAppender)
+	if !ok {
+		return awsproto.WriteJSON(w, v)
+	}
+	b := a.AppendJSON(nil)
+	// Both header values in one allocation; the keys are canonical.
+	vals := []string{awsproto.JSONContentType, strconv.Itoa(len(b))}
+	h := w.Header()
+	h["Content-Type"] = vals[0:1:1]
+	h["Content-Length"] = vals[1:2:2]
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(b)
+	return err
 }
 
 // authenticate verifies the SigV4 signature and resolves the principal.
@@ -94,20 +131,23 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 		return nil, awsproto.AuthError(&sigv4.Error{Kind: sigv4.ErrScope,
 			Message: "Credential should be scoped to correct service: '" + service + "'."}, proto)
 	}
-	if res.SessionToken != "" {
-		// Session credentials arrive with the STS issue; until then no
-		// temporary key exists, so a token can only be invalid.
-		s.log.Info("authentication failed", "request_id", info(r).id, "cause", "session token presented but sessions are not supported yet", "access_key_id", res.AccessKeyID)
-		return nil, awsproto.AuthError(authn.ErrUnknownAccessKey, proto)
+	svc := s.svc.Load()
+	if svc == nil {
+		return nil, awsproto.Unavailable("the server is sealed: an operator must unseal it")
 	}
-	p, err := s.keys.Principal(ctx, res.AccessKeyID)
+	p, err := svc.sts.Resolve(ctx, res, s.keys)
 	if err != nil {
-		if !errors.Is(err, authn.ErrUnknownAccessKey) {
-			s.log.Error("resolving principal", "request_id", info(r).id, "err", err)
-			return nil, awsproto.Internal()
+		if e := sts.AuthError(err, proto); e != nil {
+			s.log.Info("authentication failed", "request_id", info(r).id, "code", e.Code, "cause", err.Error(), "access_key_id", res.AccessKeyID)
+			return nil, e
 		}
-		return nil, awsproto.AuthError(err, proto)
+		if errors.Is(err, authn.ErrUnknownAccessKey) {
+			return nil, awsproto.AuthError(sigv4.ErrUnknownAccessKey, proto)
+		}
+		s.log.Error("resolving principal", "request_id", info(r).id, "err", err)
+		return nil, awsproto.Internal()
 	}
+	info(r).sessionToken = res.SessionToken
 	return p, nil
 }
 
@@ -129,14 +169,22 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// sigv4Credentials adapts the access-key registry to sigv4.Credentials,
-// translating its not-found sentinel.
-type sigv4Credentials struct{ keys *authn.Keys }
+// sigv4Credentials gives sigv4 the secret of any access key: session keys
+// (ASIA...) are derived by STS without a store read, long-term keys come
+// from the access-key registry.
+type sigv4Credentials struct{ s *Server }
 
 func (c sigv4Credentials) SecretKey(ctx context.Context, id string) (string, error) {
-	s, err := c.keys.SecretKey(ctx, id)
+	if sts.IsSessionAccessKey(id) {
+		svc := c.s.svc.Load()
+		if svc == nil {
+			return "", fmt.Errorf("%w: the server is sealed", sigv4.ErrUnknownAccessKey)
+		}
+		return sts.Credentials{Sessions: svc.sts}.SecretKey(ctx, id)
+	}
+	secret, err := c.s.keys.SecretKey(ctx, id)
 	if errors.Is(err, authn.ErrUnknownAccessKey) {
 		return "", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, err)
 	}
-	return s, err
+	return secret, err
 }

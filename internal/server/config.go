@@ -59,6 +59,10 @@ type Config struct {
 	// and time between signed checkpoints. Defaults 1000 and 10s.
 	AuditCheckpointEvery    int
 	AuditCheckpointInterval time.Duration
+	// AllowInsecureOIDC lets OIDC providers registered with an http:// URL
+	// be fetched over plain HTTP. For labs only: anyone on the path can
+	// then forge identity tokens.
+	AllowInsecureOIDC bool
 	// MaxRequestBytes bounds request bodies. Default 1 MiB.
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.

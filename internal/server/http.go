@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"sigil.dev/sigil/internal/awsproto"
@@ -35,6 +37,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/sys/unseal", s.handleUnseal)
 	mux.HandleFunc("POST /v1/sys/rotate", s.handleRotate)
 	mux.HandleFunc("POST /v1/audit", s.handleAuditQuery)
+	mux.HandleFunc("POST /v1/sessions/revoke", s.handleRevokeSessions)
 	mux.HandleFunc("POST /{$}", s.handleAWS)
 	mux.HandleFunc("GET /{$}", s.handleQuery)
 	return s.middleware(mux)
@@ -57,22 +60,25 @@ func newRequestIDs() *requestIDs {
 
 func (g *requestIDs) next() string {
 	n := g.n.Add(1)
-	var buf [12]byte
-	s := strconv.AppendUint(buf[:0], n, 16)
-	pad := 12 - len(s)
-	out := make([]byte, 0, len(g.prefix)+12)
-	out = append(out, g.prefix...)
-	for i := 0; i < pad; i++ {
+	var buf [64]byte
+	out := append(buf[:0], g.prefix...)
+	var digits [16]byte
+	d := strconv.AppendUint(digits[:0], n, 16)
+	for i := len(d); i < 12; i++ {
 		out = append(out, '0')
 	}
-	return string(append(out, s...))
+	return string(append(out, d...))
 }
 
 // reqInfo is per-request state the middleware shares with handlers.
 type reqInfo struct {
+	start     time.Time // when the middleware received the request
 	id        string
 	operation string // for metrics and the access log; "" until known
 	outcome   string // "ok" or an AWS error code
+	// sessionToken is the verified request's X-Amz-Security-Token, for STS
+	// calls made with session credentials.
+	sessionToken string
 }
 
 type ctxKey struct{}
@@ -108,15 +114,77 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// requestState is everything the middleware keeps for one request, in one
+// allocation.
+type requestState struct {
+	sw statusWriter
+	ri reqInfo
+	// idHeader is the X-Amzn-Requestid header value.
+	idHeader [1]string
+}
+
+// requestMetrics caches the Prometheus children of each operation and
+// outcome, so a request costs one lock-free map lookup instead of two
+// label-hashing WithLabelValues calls. The map is copied on write (a pair is
+// added once) and holds at most maxRequestMetrics pairs; pairs beyond that
+// (there should be none: both labels come from fixed sets) are looked up in
+// the vectors every time.
+type requestMetrics struct {
+	m        *metrics
+	mu       sync.Mutex // serializes writers
+	children atomic.Pointer[map[[2]string]requestMetric]
+}
+
+// requestMetric is one operation and outcome's counter and histogram.
+type requestMetric struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+const maxRequestMetrics = 1024
+
+func (rm *requestMetrics) get(op, outcome string) requestMetric {
+	key := [2]string{op, outcome}
+	if m := rm.children.Load(); m != nil {
+		if c, ok := (*m)[key]; ok {
+			return c
+		}
+	}
+	c := requestMetric{
+		requests: rm.m.requests.WithLabelValues(op, outcome),
+		latency:  rm.m.latency.WithLabelValues(op, outcome),
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	var old map[[2]string]requestMetric
+	if p := rm.children.Load(); p != nil {
+		old = *p
+	}
+	if len(old) >= maxRequestMetrics {
+		return c
+	}
+	next := make(map[[2]string]requestMetric, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[key] = c
+	rm.children.Store(&next)
+	return c
+}
+
 // middleware adds request ids, body limits, panic recovery, metrics and the
 // access log. The access log never contains request or response bodies.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	ids := newRequestIDs()
+	rm := &requestMetrics{m: s.metrics}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{id: ids.next()}
-		w.Header().Set("X-Amzn-Requestid", ri.id)
-		sw := &statusWriter{ResponseWriter: w}
+		st := &requestState{sw: statusWriter{ResponseWriter: w}}
+		ri, sw := &st.ri, &st.sw
+		ri.start = start
+		ri.id = ids.next()
+		st.idHeader[0] = ri.id
+		w.Header()["X-Amzn-Requestid"] = st.idHeader[:]
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxRequestBytes)
 		s.metrics.inFlight.Inc()
@@ -142,8 +210,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				outcome = outcomeFromStatus(sw.status)
 			}
 			d := time.Since(start)
-			s.metrics.requests.WithLabelValues(op, outcome).Inc()
-			s.metrics.latency.WithLabelValues(op, outcome).Observe(d.Seconds())
+			m := rm.get(op, outcome)
+			m.requests.Inc()
+			m.latency.Observe(d.Seconds())
 			if s.log.Enabled(r.Context(), slog.LevelInfo) {
 				s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("request_id", ri.id),
@@ -194,7 +263,7 @@ func remoteIP(r *http.Request) string {
 // readBody reads the whole (size-limited) request body. A body over the
 // limit is an AWS-shaped 413.
 func readBody(r *http.Request) ([]byte, *awsproto.Error) {
-	b, err := io.ReadAll(r.Body)
+	b, err := readAll(r.Body, r.ContentLength)
 	if err == nil {
 		return b, nil
 	}
@@ -204,4 +273,34 @@ func readBody(r *http.Request) ([]byte, *awsproto.Error) {
 			"request body exceeds the server limit of %d bytes", mbe.Limit)
 	}
 	return nil, awsproto.Errorf("IncompleteBody", http.StatusBadRequest, "reading the request body failed before it was complete")
+}
+
+// maxBodyHint bounds the buffer readAll allocates up front on the word of
+// a Content-Length header, so that a client announcing a large body and
+// sending nothing holds little memory; larger bodies grow as they arrive.
+const maxBodyHint = 4 << 10
+
+// readAll is io.ReadAll starting from a buffer of the declared length (if
+// at most maxBodyHint) plus one byte, so that reading the end needs no
+// growth: a small body costs one allocation of its own size instead of
+// io.ReadAll's 512 bytes. The length is only a hint; the body reader (which
+// enforces both Content-Length and the size limit) decides what is read.
+func readAll(r io.Reader, length int64) ([]byte, error) {
+	if length < 0 || length > maxBodyHint {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, length+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }

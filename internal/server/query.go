@@ -4,14 +4,16 @@ import (
 	"net/http"
 	"time"
 
+	"sigil.dev/sigil/internal/authn"
 	"sigil.dev/sigil/internal/awsproto"
 	"sigil.dev/sigil/internal/iam"
+	"sigil.dev/sigil/internal/sts"
 )
 
 // Query-protocol APIs, told apart by the request's Version.
 const (
-	iamNamespace = "https://iam.amazonaws.com/doc/2010-05-08/"
-	stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+	iamNamespace = awsproto.IAMNamespace
+	stsNamespace = awsproto.STSNamespace
 )
 
 // handleQuery serves the query protocol (form-encoded Action=...&Version=...,
@@ -61,6 +63,43 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := awsproto.WriteQueryResult(w, iamNamespace, vals.Action(), ri.id, resp); err != nil {
+			s.log.Error("writing response", "request_id", ri.id, "operation", ri.operation, "err", err)
+		}
+		ri.outcome = "ok"
+	case sts.APIVersion:
+		if sts.KnownAction(vals.Action()) {
+			ri.operation = "sts." + vals.Action()
+		} else {
+			ri.operation = "sts.unknown"
+		}
+		if svc == nil {
+			s.queryError(w, r, stsNamespace, awsproto.Unavailable("the server is sealed: an operator must unseal it"))
+			return
+		}
+		var p *authn.Principal
+		if !svc.sts.Unsigned(vals.Action()) {
+			var aerr *awsproto.Error
+			if p, aerr = s.authenticate(r.Context(), r, body, "sts", awsproto.ProtocolQuery); aerr != nil {
+				s.queryError(w, r, stsNamespace, aerr)
+				return
+			}
+		}
+		resp, err := svc.sts.Handle(r.Context(), &sts.Call{
+			Action:          vals.Action(),
+			Form:            vals,
+			Principal:       p,
+			SessionToken:    ri.sessionToken,
+			RequestID:       ri.id,
+			SourceIP:        remoteIP(r),
+			UserAgent:       r.UserAgent(),
+			SecureTransport: r.TLS != nil,
+			Start:           time.Now(),
+		})
+		if err != nil {
+			s.queryError(w, r, stsNamespace, err)
+			return
+		}
+		if err := awsproto.WriteQueryResult(w, stsNamespace, vals.Action(), ri.id, resp); err != nil {
 			s.log.Error("writing response", "request_id", ri.id, "operation", ri.operation, "err", err)
 		}
 		ri.outcome = "ok"

@@ -34,11 +34,13 @@ import (
 	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/authn"
 	"sigil.dev/sigil/internal/barrier"
+	"sigil.dev/sigil/internal/federation"
 	"sigil.dev/sigil/internal/iam"
 	"sigil.dev/sigil/internal/secrets"
 	"sigil.dev/sigil/internal/sigv4"
 	"sigil.dev/sigil/internal/store"
 	"sigil.dev/sigil/internal/store/bolt"
+	"sigil.dev/sigil/internal/sts"
 )
 
 // Options carries what tests inject; the zero value is right for production.
@@ -82,7 +84,10 @@ type services struct {
 	audit   auditLog
 	secrets *secrets.Service
 	iam     *iam.API
+	sts     *sts.Service
 	authz   iam.Authorizer
+	// stop ends the background work started at unseal.
+	stop context.CancelFunc
 }
 
 // New opens the data directory and store and, unless the key provider is
@@ -118,7 +123,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		Region:      cfg.Region,
 		Services:    []string{"secretsmanager", "iam", "sts", "sigil"},
 		Now:         s.now,
-		Credentials: sigv4Credentials{s.keys},
+		Credentials: sigv4Credentials{s},
 	}); err != nil {
 		db.Close()
 		return nil, err
@@ -212,6 +217,22 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		alog.Close()
 		return err
 	}
+	stsSvc, err := sts.New(ctx, sts.Config{
+		Store:      s.barrier,
+		Entities:   ents,
+		Federation: federation.NewVerifier(federation.Options{Now: s.now, Logger: s.log, AllowInsecureHTTP: s.cfg.AllowInsecureOIDC}),
+		Authorizer: authz,
+		Audit:      alog,
+		AccountID:  acct.ID,
+		Region:     s.cfg.Region,
+		Now:        s.now,
+		Rand:       s.rand,
+		Logger:     s.log,
+	})
+	if err != nil {
+		alog.Close()
+		return err
+	}
 	sec, err := secrets.New(secrets.Config{
 		Store:      s.barrier,
 		Authorizer: authz,
@@ -226,10 +247,33 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		alog.Close()
 		return err
 	}
-	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, authz: authz})
+	bg, stop := context.WithCancel(context.Background())
+	go stsSvc.Run(bg)
+	go s.purgeLoop(bg, sec)
+	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, sts: stsSvc, authz: authz, stop: stop})
 	s.metrics.sealed.Set(0)
 	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
 	return nil
+}
+
+// purgeLoop removes secrets whose recovery window has ended, every minute,
+// until ctx ends. Reads purge lazily as well; this keeps listings and the
+// store small.
+func (s *Server) purgeLoop(ctx context.Context, sec *secrets.Service) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := sec.PurgeExpired(ctx); err != nil {
+				s.log.Warn("purging deleted secrets", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged deleted secrets", "count", n)
+			}
+		}
+	}
 }
 
 // auditLog is what the server needs of the audit log: *audit.Log, or
@@ -386,6 +430,7 @@ func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		if svc := s.svc.Load(); svc != nil {
+			svc.stop()
 			if aerr := svc.audit.Close(); aerr != nil {
 				err = fmt.Errorf("closing audit log: %w", aerr)
 			}
