@@ -38,6 +38,11 @@ type invocation struct {
 	// extra holds further events (BatchGetSecretValue's per-secret
 	// GetSecretValue decisions), recorded before the call's own event.
 	extra []*audit.Event
+
+	// resource and ev are the storage of resources and of the call's own
+	// audit event, so that they need no allocations of their own.
+	resource [1]string
+	ev       audit.Event
 }
 
 func (s *Service) begin(c *Call, op string, readOnly bool) *invocation {
@@ -80,7 +85,8 @@ func (inv *invocation) authorizeAction(ctx context.Context, op string, t target)
 		inv.decision = d
 	}
 	if first {
-		inv.resources = []string{t.resource}
+		inv.resource[0] = t.resource
+		inv.resources = inv.resource[:]
 	}
 	if !d.Allowed {
 		return accessDenied(inv.c.Principal, op, t.resource, d)
@@ -95,11 +101,19 @@ func (s *Service) decide(ctx context.Context, c *Call, op string, t target) iam.
 	}
 	return s.authz.Authorize(ctx, iam.Request{
 		Principal:      c.Principal,
-		Action:         "secretsmanager:" + op,
+		Action:         s.action(op),
 		Resource:       t.resource,
 		ResourcePolicy: t.policy,
 		Context:        t.context,
 	})
+}
+
+// action is the IAM action of operation op.
+func (s *Service) action(op string) string {
+	if a, ok := s.actions[op]; ok {
+		return a
+	}
+	return "secretsmanager:" + op
 }
 
 // accessDenied builds AWS's AccessDeniedException message. It names the
@@ -120,7 +134,14 @@ func accessDenied(p *authn.Principal, op, resource string, d iam.Decision) *awsp
 // event builds an audit event for this call, for a decision made at
 // decided.
 func (inv *invocation) event(action string, resources []string, d iam.Decision, decided time.Time, err error, returnsSecret bool) *audit.Event {
-	ev := &audit.Event{
+	ev := new(audit.Event)
+	inv.fillEvent(ev, action, resources, d, decided, err, returnsSecret)
+	return ev
+}
+
+// fillEvent sets every field of ev as event describes.
+func (inv *invocation) fillEvent(ev *audit.Event, action string, resources []string, d iam.Decision, decided time.Time, err error, returnsSecret bool) {
+	*ev = audit.Event{
 		Time:          inv.now,
 		RequestID:     inv.c.RequestID,
 		SourceIP:      inv.c.SourceIP,
@@ -141,7 +162,6 @@ func (inv *invocation) event(action string, resources []string, d iam.Decision, 
 		e, _ := awsproto.As(inv.s.clientError(err))
 		ev.ErrorCode, ev.ErrorMessage = e.Code, e.Message
 	}
-	return ev
 }
 
 // finish records the audit event of a call that reached authorization and
@@ -153,12 +173,15 @@ func (inv *invocation) finish(ctx context.Context, resp any, err error) (any, er
 	if !inv.reached {
 		return resp, err
 	}
-	events := append(inv.extra, inv.event(inv.op, inv.resources, inv.decision, inv.decided, err, inv.returnsSecret))
 	var recErr error
-	for _, ev := range events {
+	for _, ev := range inv.extra {
 		if recErr = inv.s.audit.Record(ctx, ev); recErr != nil {
 			break
 		}
+	}
+	if recErr == nil {
+		inv.fillEvent(&inv.ev, inv.op, inv.resources, inv.decision, inv.decided, err, inv.returnsSecret)
+		recErr = inv.s.audit.Record(ctx, &inv.ev)
 	}
 	if recErr == nil {
 		return resp, err
@@ -178,34 +201,87 @@ func (inv *invocation) finish(ctx context.Context, resp any, err error) (any, er
 
 // Condition context.
 
-// baseContext holds the global condition keys of a call.
-func (inv *invocation) baseContext() map[string][]string {
-	c := inv.c
-	m := map[string][]string{
-		"aws:CurrentTime":     {inv.now.UTC().Format(time.RFC3339)},
-		"aws:EpochTime":       {strconv.FormatInt(inv.now.Unix(), 10)},
-		"aws:SecureTransport": {strconv.FormatBool(c.SecureTransport)},
-		"aws:RequestedRegion": {inv.s.region},
+// condContext builds a condition context with few allocations: the map is
+// sized up front and the one-element value lists share one backing array
+// (each capped at its one element, so appending to one never touches
+// another).
+type condContext struct {
+	m    map[string][]string
+	vals []string
+}
+
+func newCondContext(size int) condContext {
+	return condContext{m: make(map[string][]string, size), vals: make([]string, 0, size)}
+}
+
+// set makes value the only value of key.
+func (b *condContext) set(key, value string) {
+	b.vals = append(b.vals, value)
+	n := len(b.vals)
+	b.m[key] = b.vals[n-1 : n : n]
+}
+
+// clockStrings are the aws:CurrentTime and aws:EpochTime values of one
+// second, which calls within that second share.
+type clockStrings struct {
+	unix    int64
+	current string // RFC 3339 in UTC, whole seconds
+	epoch   string
+}
+
+// clockValues returns the time condition values for t.
+func (s *Service) clockValues(t time.Time) *clockStrings {
+	unix := t.Unix()
+	if cs := s.clock.Load(); cs != nil && cs.unix == unix {
+		return cs
 	}
+	cs := &clockStrings{unix: unix, current: t.UTC().Format(time.RFC3339), epoch: strconv.FormatInt(unix, 10)}
+	s.clock.Store(cs)
+	return cs
+}
+
+// baseContext holds the global condition keys of a call, with room for
+// extra more keys.
+func (inv *invocation) baseContext(extra int) condContext {
+	c := inv.c
+	size := 4 + extra
 	if c.SourceIP != "" {
-		m["aws:SourceIp"] = []string{c.SourceIP}
+		size++
 	}
 	if c.UserAgent != "" {
-		m["aws:UserAgent"] = []string{c.UserAgent}
+		size++
 	}
 	if p := c.Principal; p != nil {
-		m["aws:PrincipalArn"] = []string{p.ARN}
-		m["aws:PrincipalAccount"] = []string{p.AccountID}
-		m["aws:userid"] = []string{p.ID}
-		m["aws:PrincipalType"] = []string{principalType(p.Kind)}
+		size += 4 + len(p.Tags)
 		if p.Name != "" {
-			m["aws:username"] = []string{p.Name}
-		}
-		for k, v := range p.Tags {
-			m["aws:PrincipalTag/"+k] = []string{v}
+			size++
 		}
 	}
-	return m
+	b := newCondContext(size)
+	clock := inv.s.clockValues(inv.now)
+	b.set("aws:CurrentTime", clock.current)
+	b.set("aws:EpochTime", clock.epoch)
+	b.set("aws:SecureTransport", strconv.FormatBool(c.SecureTransport))
+	b.set("aws:RequestedRegion", inv.s.region)
+	if c.SourceIP != "" {
+		b.set("aws:SourceIp", c.SourceIP)
+	}
+	if c.UserAgent != "" {
+		b.set("aws:UserAgent", c.UserAgent)
+	}
+	if p := c.Principal; p != nil {
+		b.set("aws:PrincipalArn", p.ARN)
+		b.set("aws:PrincipalAccount", p.AccountID)
+		b.set("aws:userid", p.ID)
+		b.set("aws:PrincipalType", principalType(p.Kind))
+		if p.Name != "" {
+			b.set("aws:username", p.Name)
+		}
+		for k, v := range p.Tags {
+			b.set("aws:PrincipalTag/"+k, v)
+		}
+	}
+	return b
 }
 
 // principalType spells a principal kind as aws:PrincipalType does.
@@ -223,28 +299,39 @@ func principalType(k authn.Kind) string {
 // secret's ARN, policy and tags when it exists, the ARN or ARN pattern of
 // the SecretId otherwise.
 func (inv *invocation) secretTarget(r *resolved) target {
-	m := inv.baseContext()
-	m["secretsmanager:SecretPrimaryRegion"] = []string{inv.s.region}
+	// Callers add up to two more keys with target.with.
+	return inv.secretTargetWith(r, 2)
+}
+
+// secretTargetWith is secretTarget with room for extra more keys.
+func (inv *invocation) secretTargetWith(r *resolved, extra int) target {
+	extra += 3 // the secretsmanager keys, and two per tag
+	if r.rec != nil {
+		extra += 2 * len(r.rec.Tags)
+	}
+	b := inv.baseContext(extra)
+	b.set("secretsmanager:SecretPrimaryRegion", inv.s.region)
 	if rec := r.rec; rec != nil {
-		m["secretsmanager:SecretId"] = []string{rec.ARN}
-		m["secretsmanager:Name"] = []string{rec.Name}
+		b.set("secretsmanager:SecretId", rec.ARN)
+		b.set("secretsmanager:Name", rec.Name)
 		for _, t := range rec.Tags {
-			m["secretsmanager:ResourceTag/"+t.Key] = []string{t.Value}
-			m["aws:ResourceTag/"+t.Key] = []string{t.Value}
+			b.set("secretsmanager:ResourceTag/"+t.Key, t.Value)
+			b.set("aws:ResourceTag/"+t.Key, t.Value)
 		}
-		return target{resource: rec.ARN, policy: rec.Policy, context: m}
+		return target{resource: rec.ARN, policy: rec.Policy, context: b.m}
 	}
-	m["secretsmanager:SecretId"] = []string{r.given}
+	b.set("secretsmanager:SecretId", r.given)
 	if r.name != "" {
-		m["secretsmanager:Name"] = []string{r.name}
+		b.set("secretsmanager:Name", r.name)
 	}
-	return target{resource: r.resource, context: m}
+	return target{resource: r.resource, context: b.m}
 }
 
 // starTarget is the target of actions without a resource (ListSecrets,
 // GetRandomPassword, BatchGetSecretValue itself).
 func (inv *invocation) starTarget() target {
-	return target{resource: "*", context: inv.baseContext()}
+	// CreateSecret adds up to four keys with target.with.
+	return target{resource: "*", context: inv.baseContext(4).m}
 }
 
 // withRequestTags adds aws:RequestTag/<k> and aws:TagKeys for tags carried by

@@ -123,8 +123,14 @@
 //
 // <id> is a random identifier fixed when the secret is created, so a secret
 // created again under a deleted secret's name shares nothing with it. The
-// record is keyed by name, so GetSecretValue by name or ARN costs two Gets:
-// the record (which names the AWSCURRENT version) and the version. The record
+// record is keyed by name, so GetSecretValue by name or ARN reads the record
+// (which names the AWSCURRENT version) and the version. Every call reads the
+// record from the store; decoded records and versions are cached in memory
+// (bounded by Config.CacheBytes and Config.CacheEntries), so a repeated read
+// decodes nothing and reads a labelled version without a second Get. The
+// caches never change what a read returns: a record is reused only for the
+// identical stored bytes, and a version (immutable by design) only while the
+// freshly read record still labels it; cache.go explains why. The record
 // key is also the uniqueness guard: creation commits only if the name key is
 // still absent, so of two concurrent CreateSecret calls for one name exactly
 // one wins. Every read-modify-write runs in store.Update.

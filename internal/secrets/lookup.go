@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -11,9 +12,7 @@ import (
 )
 
 // arnPrefix is the ARN of this service's secrets up to the name.
-func (s *Service) arnPrefix() string {
-	return "arn:aws:secretsmanager:" + s.region + ":" + s.account + ":secret:"
-}
+func (s *Service) arnPrefix() string { return s.secretARNPrefix }
 
 // arnPattern is the IAM resource pattern every ARN of a secret named name
 // matches; it is what a request about a missing secret is authorized against.
@@ -87,27 +86,31 @@ type candidate struct {
 
 // candidates lists the readings of secretID in the order they are tried:
 // a full ARN (name plus the six-character suffix), then a partial ARN (name
-// only), or a plain name. An ARN of another region or account has none.
-func (s *Service) candidates(secretID string) []candidate {
+// only), or a plain name. An ARN of another region or account has none. The
+// readings are cs[:n].
+func (s *Service) candidates(secretID string) (cs [2]candidate, n int) {
 	if !strings.HasPrefix(secretID, "arn:") {
-		return []candidate{{name: secretID}}
+		cs[0] = candidate{name: secretID}
+		return cs, 1
 	}
 	rest, ok := strings.CutPrefix(secretID, s.arnPrefix())
 	if !ok || rest == "" {
-		return nil
+		return cs, 0
 	}
-	var cs []candidate
-	if n := len(rest); n > 7 && rest[n-7] == '-' {
-		cs = append(cs, candidate{name: rest[:n-7], wantARN: secretID})
+	if l := len(rest); l > 7 && rest[l-7] == '-' {
+		cs[n] = candidate{name: rest[:l-7], wantARN: secretID}
+		n++
 	}
-	return append(cs, candidate{name: rest})
+	cs[n] = candidate{name: rest}
+	return cs, n + 1
 }
 
 // resolve finds the secret secretID denotes. A secret whose recovery window
 // has ended is purged on the way and treated as absent.
 func (s *Service) resolve(ctx context.Context, secretID string, now int64) (*resolved, error) {
 	r := &resolved{given: secretID}
-	cs := s.candidates(secretID)
+	all, n := s.candidates(secretID)
+	cs := all[:n]
 	for _, c := range cs {
 		if validateName(c.name) != nil {
 			continue
@@ -139,9 +142,16 @@ func (s *Service) resolve(ctx context.Context, secretID string, now int64) (*res
 	return r, nil
 }
 
-// getRecord reads the secret record for name; nil when there is none.
+// getRecord reads the secret record for name; nil when there is none. It
+// always reads the store; the record cache only spares decoding bytes it has
+// decoded before. The record returned may be shared with concurrent readers
+// and must not be modified.
 func (s *Service) getRecord(ctx context.Context, name string) (*secretRecord, error) {
-	key := nameKey(name)
+	c, cached := s.caches.records.get(name)
+	key := c.key
+	if !cached {
+		key = nameKey(name)
+	}
 	e, err := s.store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -149,7 +159,20 @@ func (s *Service) getRecord(ctx context.Context, name string) (*secretRecord, er
 	if err != nil {
 		return nil, fmt.Errorf("reading secret %q: %w", name, err)
 	}
-	return decodeSecret(key, e.Value)
+	if cached && bytes.Equal(c.raw, e.Value) {
+		return c.rec, nil
+	}
+	rec, err := decodeSecret(key, e.Value)
+	if err != nil {
+		return nil, err
+	}
+	if s.caches.records != nil {
+		// A copy, so the cache holds exactly these bytes whatever else
+		// shares the store's buffer.
+		raw := bytes.Clone(e.Value)
+		s.caches.records.add(name, cachedRecord{key: key, raw: raw, rec: rec}, int64(2*len(key))+recordSize(raw))
+	}
+	return rec, nil
 }
 
 // viewRecord reads the record of want inside a transaction and checks it is
@@ -183,17 +206,38 @@ func viewVerIndex(v *store.View, id string) (*versionIndex, error) {
 	return decodeVerIndex(key, e.Value)
 }
 
-// getVersion reads one version value; nil when it does not exist.
-func (s *Service) getVersion(ctx context.Context, id, versionID string) (*versionRecord, error) {
-	key := versionKey(id, versionID)
+// readVersion returns version vid of rec, a record just read from the
+// store; nil when the version does not exist. A version rec labels is
+// served from the version cache when the cached version has the creation
+// time rec holds for it; any other version is read from the store. The
+// value returned may be shared with concurrent readers and must not be
+// modified.
+func (s *Service) readVersion(ctx context.Context, rec *secretRecord, vid string) (*versionValue, error) {
+	ref := versionRef{secret: rec.ID, version: vid}
+	lv, labeled := rec.Labeled[vid]
+	if labeled {
+		if vv, ok := s.caches.versions.get(ref); ok && vv.rec.Created == lv.Created {
+			return vv, nil
+		}
+	}
+	key := versionKey(rec.ID, vid)
 	e, err := s.store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading version %s of secret %s: %w", versionID, id, err)
+		return nil, fmt.Errorf("reading version %s of secret %s: %w", vid, rec.ID, err)
 	}
-	return decodeVersion(key, e.Value)
+	ver, err := decodeVersion(key, e.Value)
+	if err != nil {
+		return nil, err
+	}
+	cache := s.caches.versions != nil && labeled && ver.Created == lv.Created && ver.Secret == rec.ID && ver.ID == vid
+	vv := newVersionValue(ver, cache)
+	if cache {
+		s.caches.versions.add(ref, vv, vv.size())
+	}
+	return vv, nil
 }
 
 // requireSecret returns the secret of r, or the error for a missing one.

@@ -29,7 +29,7 @@ const (
 func nameKey(name string) string             { return prefixName + name }
 func verIndexKey(id string) string           { return prefixVerIndex + id }
 func versionPrefix(id string) string         { return prefixVersion + id + "/" }
-func versionKey(id, versionID string) string { return versionPrefix(id) + versionID }
+func versionKey(id, versionID string) string { return prefixVersion + id + "/" + versionID }
 func tombstoneKey(id string) string          { return prefixTombstone + id }
 func deletionKey(at int64, name string) string {
 	return prefixDeletion + fmt.Sprintf("%020d", at) + "/" + name

@@ -101,7 +101,7 @@ func (s *Service) createSecret(ctx context.Context, c *Call) (any, error) {
 		}
 		idx := &versionIndex{V: formatVersion, Secret: id}
 		if val.kind != "" {
-			if _, err := addVersion(v, rec, idx, versionID, val, nil, now); err != nil {
+			if _, err := s.addVersion(v, rec, idx, versionID, val, nil, now); err != nil {
 				return err
 			}
 			out.VersionId = versionID
@@ -229,7 +229,7 @@ func (s *Service) updateSecret(ctx context.Context, c *Call) (any, error) {
 					return errTokenReused(versionID)
 				}
 			} else {
-				if _, err := addVersion(v, next, idx, versionID, val, nil, now); err != nil {
+				if _, err := s.addVersion(v, next, idx, versionID, val, nil, now); err != nil {
 					return err
 				}
 				v.Put(verIndexKey(cur.ID), encode(idx))

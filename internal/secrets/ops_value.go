@@ -16,7 +16,7 @@ func (s *Service) getSecretValue(ctx context.Context, c *Call) (any, error) {
 	inv := s.begin(c, "GetSecretValue", true)
 	inv.returnsSecret = true
 	var in getSecretValueInput
-	if err := awsproto.DecodeJSON(c.Body, &in); err != nil {
+	if err := decodeGetSecretValueInput(c.Body, &in); err != nil {
 		return nil, err
 	}
 	secretID, aerr := validateSecretID(in.SecretId)
@@ -34,7 +34,14 @@ func (s *Service) getSecretValue(ctx context.Context, c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := inv.secretTarget(r).with("secretsmanager:VersionId", deref(in.VersionId)).with("secretsmanager:VersionStage", deref(in.VersionStage))
+	extra := 0
+	if deref(in.VersionId) != "" {
+		extra++
+	}
+	if deref(in.VersionStage) != "" {
+		extra++
+	}
+	t := inv.secretTargetWith(r, extra).with("secretsmanager:VersionId", deref(in.VersionId)).with("secretsmanager:VersionStage", deref(in.VersionStage))
 	if err := inv.authorize(ctx, t); err != nil {
 		return inv.finish(ctx, nil, err)
 	}
@@ -70,34 +77,50 @@ func (s *Service) readValue(ctx context.Context, rec *secretRecord, versionID, s
 			return nil, errStageNotFound(stageCurrent)
 		}
 	}
-	ver, err := s.getVersion(ctx, rec.ID, vid)
+	vv, err := s.readVersion(ctx, rec, vid)
 	if err != nil {
 		return nil, err
 	}
-	if ver == nil {
+	if vv == nil {
 		if versionID != nil {
 			return nil, errVersionNotFound(vid)
 		}
 		return nil, errStageNotFound(deref(stage))
 	}
-	out := &getSecretValueOutput{
-		ARN:           rec.ARN,
-		Name:          rec.Name,
-		VersionId:     vid,
-		VersionStages: rec.stagesOf(vid),
-		CreatedDate:   epochOf(ver.Created),
+	// One allocation holds the response, its timestamp, its string value
+	// and (usually) its labels.
+	buf := &valueResponse{out: getSecretValueOutput{ARN: rec.ARN, Name: rec.Name, VersionId: vid}}
+	out := &buf.out
+	if lv := rec.Labeled[vid]; lv != nil && len(lv.Stages) <= len(buf.stages) {
+		n := copy(buf.stages[:], lv.Stages)
+		out.VersionStages = buf.stages[:n:n]
+	} else {
+		out.VersionStages = nonNil(rec.stagesOf(vid))
 	}
-	if out.VersionStages == nil {
-		out.VersionStages = []string{}
+	ver := vv.rec
+	if ver.Created != 0 {
+		buf.created = epoch(time.Unix(0, ver.Created))
+		out.CreatedDate = &buf.created
 	}
+	// The value may be the cached one, shared and immutable; the response
+	// only reads it.
 	if ver.Kind == kindString {
-		str := string(ver.Value)
-		out.SecretString = &str
+		buf.str = vv.str
+		out.SecretString = &buf.str
 	} else {
 		out.SecretBinary = ver.Value
 	}
+	out.valueJSON = vv.json
 	s.touch(ctx, rec, now)
 	return out, nil
+}
+
+// valueResponse is a getSecretValueOutput with room for what it points to.
+type valueResponse struct {
+	out     getSecretValueOutput
+	created epoch
+	str     string
+	stages  [2]string
 }
 
 // touch records that rec was read today (LastAccessedDate, day precision).
@@ -267,7 +290,7 @@ func (s *Service) putSecretValue(ctx context.Context, c *Call) (any, error) {
 			return nil
 		}
 		next := cur.clone()
-		stages, err := addVersion(v, next, idx, versionID, val, in.VersionStages, now)
+		stages, err := s.addVersion(v, next, idx, versionID, val, in.VersionStages, now)
 		if err != nil {
 			return err
 		}

@@ -108,6 +108,7 @@ func (s *Service) purge(ctx context.Context, name string, match func(*secretReco
 	if err != nil {
 		return false, fmt.Errorf("purging secret %q: %w", name, err)
 	}
+	s.caches.records.remove(name)
 	if id == "" {
 		return false, nil
 	}
@@ -126,6 +127,7 @@ func (s *Service) finishPurge(ctx context.Context, id string) error {
 		}
 		var ops []store.Op
 		for _, ve := range idx.Versions {
+			s.caches.versions.remove(versionRef{secret: id, version: ve.ID})
 			ops = append(ops, store.Delete(versionKey(id, ve.ID)))
 			if len(ops) == purgeBatch {
 				if err := s.deleteBatch(ctx, id, ops); err != nil {
@@ -152,6 +154,7 @@ func (s *Service) finishPurge(ctx context.Context, id string) error {
 		ops := make([]store.Op, len(es))
 		for i, e := range es {
 			ops[i] = store.Delete(e.Key)
+			s.caches.versions.remove(versionRef{secret: id, version: strings.TrimPrefix(e.Key, versionPrefix(id))})
 		}
 		if err := s.deleteBatch(ctx, id, ops); err != nil {
 			return err

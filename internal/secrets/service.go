@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"sigil.dev/sigil/internal/audit"
@@ -46,6 +49,15 @@ type Config struct {
 	// Logger receives operational messages (never secret values); nil
 	// discards them.
 	Logger *slog.Logger
+	// CacheBytes bounds the memory of the in-process caches of decoded
+	// secret records and version values that spare GetSecretValue most of
+	// its decoding (see the package documentation for why they never
+	// change what a read returns). 0 means DefaultCacheBytes; a negative
+	// value disables both caches.
+	CacheBytes int64
+	// CacheEntries bounds the number of entries of each cache. 0 means
+	// DefaultCacheEntries; a negative value disables both caches.
+	CacheEntries int
 }
 
 // Authorizer decides whether a request is allowed. It is the consumer-side
@@ -86,6 +98,14 @@ type Service struct {
 	now     func() time.Time
 	rand    *lockedReader
 	log     *slog.Logger
+	// secretARNPrefix is the ARN of every secret up to the name.
+	secretARNPrefix string
+	// actions maps each operation to its IAM action, "secretsmanager:<op>".
+	actions map[string]string
+	// caches hold decoded records for the read path; see cache.go.
+	caches readCaches
+	// clock holds the time condition values of the latest second seen.
+	clock atomic.Pointer[clockStrings]
 
 	// tokenMu guards tokenAEAD, the sealer of pagination tokens, which is
 	// loaded from (or created in) the store on first use.
@@ -121,6 +141,11 @@ func New(cfg Config) (*Service, error) {
 		now:     cfg.Now,
 		log:     cfg.Logger,
 	}
+	s.secretARNPrefix = "arn:aws:secretsmanager:" + s.region + ":" + s.account + ":secret:"
+	s.actions = make(map[string]string, len(operations))
+	for op := range operations {
+		s.actions[op] = "secretsmanager:" + op
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -132,6 +157,14 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	cacheBytes, cacheEntries := cfg.CacheBytes, cfg.CacheEntries
+	if cacheBytes == 0 {
+		cacheBytes = DefaultCacheBytes
+	}
+	if cacheEntries == 0 {
+		cacheEntries = DefaultCacheEntries
+	}
+	s.caches = newReadCaches(cacheBytes, cacheEntries)
 	return s, nil
 }
 
@@ -189,6 +222,12 @@ var operations = map[string]func(*Service, context.Context, *Call) (any, error){
 func KnownOperation(op string) bool {
 	_, ok := operations[op]
 	return ok
+}
+
+// Operations returns the names of the Secrets Manager operations sigil
+// serves, sorted; the server derives its metric labels from them.
+func Operations() []string {
+	return slices.Sorted(maps.Keys(operations))
 }
 
 // clientError maps store conditions the client should retry to

@@ -14,7 +14,7 @@ import (
 // loses AWSCURRENT), prunes old unlabelled versions and enforces the label
 // and version quotas. rec and idx are updated in place; the caller writes
 // them. It returns the labels the new version ends up with.
-func addVersion(v *store.View, rec *secretRecord, idx *versionIndex, versionID string, val secretValue, stages []string, now int64) ([]string, error) {
+func (s *Service) addVersion(v *store.View, rec *secretRecord, idx *versionIndex, versionID string, val secretValue, stages []string, now int64) ([]string, error) {
 	if idx.find(versionID) >= 0 {
 		panic("secrets: internal error: addVersion called for an existing version")
 	}
@@ -42,7 +42,7 @@ func addVersion(v *store.View, rec *secretRecord, idx *versionIndex, versionID s
 	if n := rec.labelCount(); n > maxLabels {
 		return nil, errLimitExceeded("A secret can have at most %d staging labels across all its versions; this request would leave %d.", maxLabels, n)
 	}
-	prune(v, rec, idx, now)
+	s.prune(v, rec, idx, now)
 	if len(idx.Versions) > maxVersions {
 		return nil, errLimitExceeded("The secret has reached the quota of %d versions: versions without staging labels are removed only once they are 24 hours old.", maxVersions)
 	}
@@ -68,8 +68,10 @@ func moveCurrent(rec *secretRecord, id string, created int64) {
 
 // prune removes the oldest versions without staging labels while the secret
 // has more than retainVersions versions, sparing those less than 24 hours
-// old, as AWS documents.
-func prune(v *store.View, rec *secretRecord, idx *versionIndex, now int64) {
+// old, as AWS documents. A removed version is dropped from the version
+// cache at once (before the commit, which is harmless: the cache only ever
+// misses more).
+func (s *Service) prune(v *store.View, rec *secretRecord, idx *versionIndex, now int64) {
 	for len(idx.Versions) > retainVersions {
 		victim := -1
 		for i, e := range idx.Versions { // oldest first
@@ -82,6 +84,7 @@ func prune(v *store.View, rec *secretRecord, idx *versionIndex, now int64) {
 			return
 		}
 		v.Delete(versionKey(rec.ID, idx.Versions[victim].ID))
+		s.caches.versions.remove(versionRef{secret: rec.ID, version: idx.Versions[victim].ID})
 		idx.Versions = slices.Delete(idx.Versions, victim, victim+1)
 	}
 }

@@ -22,13 +22,7 @@ const redacted = "REDACTED"
 type epoch time.Time
 
 // MarshalJSON implements json.Marshaler.
-func (e epoch) MarshalJSON() ([]byte, error) {
-	ms := time.Time(e).UnixMilli()
-	if ms < 0 {
-		return strconv.AppendFloat(nil, float64(ms)/1000, 'f', 3, 64), nil
-	}
-	return fmt.Appendf(nil, "%d.%03d", ms/1000, ms%1000), nil
-}
+func (e epoch) MarshalJSON() ([]byte, error) { return e.appendJSON(make([]byte, 0, 24)), nil }
 
 // UnmarshalJSON implements json.Unmarshaler (tests read responses back).
 func (e *epoch) UnmarshalJSON(b []byte) error {
@@ -97,6 +91,9 @@ type getSecretValueOutput struct {
 	SecretString  *string `json:",omitempty"`
 	VersionStages []string
 	CreatedDate   *epoch `json:",omitempty"`
+	// valueJSON, when not nil, is SecretString or SecretBinary already
+	// encoded as a JSON string (from the version cache).
+	valueJSON []byte
 }
 
 type batchGetSecretValueInput struct {
@@ -114,6 +111,7 @@ type secretValueEntry struct {
 	SecretString  *string `json:",omitempty"`
 	VersionStages []string
 	CreatedDate   *epoch `json:",omitempty"`
+	valueJSON     []byte // as in getSecretValueOutput
 }
 
 type apiErrorEntry struct {

@@ -109,7 +109,9 @@ func TestWorkloadIdentityRejections(t *testing.T) {
 	ctx := context.Background()
 	stsc := anonymousSTS(srv)
 	good := []testutil.TokenOption{testutil.TokenNamespace("default"), testutil.TokenServiceAccount("my-app"), testutil.TokenAudience("sts.amazonaws.com")}
-	with := func(extra ...testutil.TokenOption) []testutil.TokenOption { return append(append([]testutil.TokenOption{}, good...), extra...) }
+	with := func(extra ...testutil.TokenOption) []testutil.TokenOption {
+		return append(append([]testutil.TokenOption{}, good...), extra...)
+	}
 	tests := []struct {
 		name  string
 		token string
