@@ -44,7 +44,12 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' . 
   pkg="./$(dirname "${file#./}")"
   for fn in $(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $pkg $fn"
-    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tail -n 3
+    if ! out=$(go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+      echo "$out"
+      echo "fuzz target $fn in $pkg failed; a crasher, if any, is in $pkg/testdata/fuzz/$fn/" >&2
+      exit 1
+    fi
+    echo "$out" | tail -n 2
   done
 done
 
