@@ -40,6 +40,9 @@ type scenario struct {
 	about   string
 	serve   func(ctx context.Context, ln net.Listener, ready func(info map[string]string)) error
 	prepare func(addr string, info map[string]string) (*request, error)
+	// explicitOnly scenarios run only when named in -scenarios, not with
+	// "all" (their set-up is slow).
+	explicitOnly bool
 }
 
 // A request is what the load generator replays.
@@ -60,7 +63,14 @@ func scenarios() []scenario {
 		sigilGetScenario("sigil-get-noaudit", sigilOptions{auditMode: "off"}),
 		sigilGetScenario("sigil-get", sigilOptions{}),
 		sigilGetScenario("sigil-get-user", sigilOptions{asUser: true}),
+		sigilGetScenario("sigil-get-session", sigilOptions{asSession: true}),
+		withExplicit(sigilGetScenario("sigil-get-100k", sigilOptions{extra: 100_000})),
 	}
+}
+
+func withExplicit(sc scenario) scenario {
+	sc.explicitOnly = true
+	return sc
 }
 
 // findScenario returns the scenario called name.

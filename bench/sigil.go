@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"sigil.dev/sigil/internal/server"
 )
@@ -40,13 +42,19 @@ type sigilOptions struct {
 	// asUser reads with an IAM user's key whose policy allows the read,
 	// instead of root's, so every request runs the policy evaluator.
 	asUser bool
+	// asSession reads with STS session credentials of a role carrying the
+	// same policy (assumed by the user), so every request also verifies
+	// the session token.
+	asSession bool
 }
 
 // sigilGetScenario is sigil serving GetSecretValue of a 200-byte secret
 // with full SigV4 verification of every request.
 func sigilGetScenario(name string, o sigilOptions) scenario {
 	about := "sigil GetSecretValue of a 200-byte secret, full SigV4 check"
-	if o.asUser {
+	if o.asSession {
+		about += ", STS session credentials of a role"
+	} else if o.asUser {
 		about += ", IAM user with an identity policy"
 	} else {
 		about += ", root key"
@@ -103,13 +111,19 @@ func serveSigil(ctx context.Context, ln net.Listener, o sigilOptions, ready func
 	if err != nil {
 		return fmt.Errorf("creating the bench secret: %w", err)
 	}
-	if o.asUser {
-		if id, secret, err = benchUser(ctx, aws.Config{Region: cfg.Region, Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")},
-			srv.URL(), aws.ToString(created.ARN)); err != nil {
+	token := ""
+	if o.asUser || o.asSession {
+		rootCfg := aws.Config{Region: cfg.Region, Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")}
+		if id, secret, err = benchUser(ctx, rootCfg, srv.URL(), aws.ToString(created.ARN)); err != nil {
 			return err
 		}
+		if o.asSession {
+			if id, secret, token, err = benchSession(ctx, rootCfg, srv.URL(), id, secret); err != nil {
+				return err
+			}
+		}
 	}
-	ready(map[string]string{"id": id, "secret": secret, "region": cfg.Region})
+	ready(map[string]string{"id": id, "secret": secret, "token": token, "region": cfg.Region})
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -142,6 +156,40 @@ func benchUser(ctx context.Context, cfg aws.Config, endpoint, secretARN string) 
 		return "", "", fmt.Errorf("creating the bench key: %w", err)
 	}
 	return aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), nil
+}
+
+// benchSession creates a role with the bench user's policy that the user
+// may assume, assumes it, and returns the session credentials.
+func benchSession(ctx context.Context, rootCfg aws.Config, endpoint, userID, userSecret string) (id, secret, token string, err error) {
+	ic := iam.NewFromConfig(rootCfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	user, err := ic.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("bench")})
+	if err != nil {
+		return "", "", "", err
+	}
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"AWS":"` + aws.ToString(user.User.Arn) + `"}}]}`
+	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("bench-role"), AssumeRolePolicyDocument: aws.String(trust)})
+	if err != nil {
+		return "", "", "", fmt.Errorf("creating the bench role: %w", err)
+	}
+	pol, err := ic.GetUserPolicy(ctx, &iam.GetUserPolicyInput{UserName: aws.String("bench"), PolicyName: aws.String("read")})
+	if err != nil {
+		return "", "", "", err
+	}
+	doc, err := url.QueryUnescape(aws.ToString(pol.PolicyDocument))
+	if err != nil {
+		return "", "", "", err
+	}
+	if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("bench-role"), PolicyName: aws.String("read"), PolicyDocument: aws.String(doc)}); err != nil {
+		return "", "", "", err
+	}
+	stsc := sts.NewFromConfig(aws.Config{Region: rootCfg.Region, Credentials: credentials.NewStaticCredentialsProvider(userID, userSecret, "")},
+		func(o *sts.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	out, err := stsc.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: role.Role.Arn, RoleSessionName: aws.String("bench"), DurationSeconds: aws.Int32(3600)})
+	if err != nil {
+		return "", "", "", fmt.Errorf("assuming the bench role: %w", err)
+	}
+	c := out.Credentials
+	return aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken), nil
 }
 
 // preload creates n secrets with 16 concurrent writers.
@@ -216,7 +264,7 @@ func prepareGetSecretValue(addr string, info map[string]string) (*request, error
 	req.Header.Set("User-Agent", "sigil-bench")
 	sum := sha256.Sum256(body)
 	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-	creds := aws.Credentials{AccessKeyID: info["id"], SecretAccessKey: info["secret"]}
+	creds := aws.Credentials{AccessKeyID: info["id"], SecretAccessKey: info["secret"], SessionToken: info["token"]}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "secretsmanager", info["region"], time.Now()); err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
