@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -164,6 +165,24 @@ func (inv *invocation) fillEvent(ev *audit.Event, action string, resources []str
 	}
 }
 
+// auditPayloads returns the request and response for the audit record.
+// They carry secret material (SecretString, SecretBinary, passwords); the
+// audit log replaces every such field by its HMAC before anything is
+// written, which is what lets an operator check whether a value was
+// returned (sigil audit hash) without the log holding it.
+func auditPayloads(body []byte, resp any, err error) (req, out any) {
+	if len(body) > 0 && json.Valid(body) && body[0] == '{' {
+		req = json.RawMessage(body)
+	}
+	if err != nil || resp == nil {
+		return req, nil
+	}
+	if a, ok := resp.(interface{ AppendJSON([]byte) []byte }); ok {
+		return req, json.RawMessage(a.AppendJSON(nil))
+	}
+	return req, resp
+}
+
 // finish records the audit event of a call that reached authorization and
 // applies the fail-closed rule: when the record fails for a successful call
 // that returns secret material or changed state, the response is replaced by
@@ -181,6 +200,7 @@ func (inv *invocation) finish(ctx context.Context, resp any, err error) (any, er
 	}
 	if recErr == nil {
 		inv.fillEvent(&inv.ev, inv.op, inv.resources, inv.decision, inv.decided, err, inv.returnsSecret)
+		inv.ev.RequestParameters, inv.ev.ResponseElements = auditPayloads(inv.c.Body, resp, err)
 		recErr = inv.s.audit.Record(ctx, &inv.ev)
 	}
 	if recErr == nil {

@@ -1,14 +1,20 @@
 package secrets
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/awsproto"
 )
 
@@ -111,12 +117,44 @@ func TestNoSecretValueLeaks(t *testing.T) {
 	needles := append([]string{planted, plantedB64}, passwords...)
 	var haystacks []string
 	haystacks = append(haystacks, e.logs.String())
+	// Events carry the request and response to the audit log, which
+	// replaces their secret fields by HMACs before writing: search what
+	// the real log writes, and every other field of the events as they are.
+	dir := t.TempDir()
+	keys, err := audit.NewKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alog, err := audit.Open(filepath.Join(dir, "audit"), audit.Options{Keys: keys, Region: "us-east-1", AccountID: "123456789012"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, ev := range e.audit.all() {
-		b, err := json.Marshal(ev)
+		if err := alog.Record(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		bare := *ev
+		bare.RequestParameters, bare.ResponseElements = nil, nil
+		b, err := json.Marshal(bare)
 		if err != nil {
 			t.Fatal(err)
 		}
-		haystacks = append(haystacks, string(b), fmt.Sprintf("%+v", *ev))
+		haystacks = append(haystacks, string(b), fmt.Sprintf("%+v", bare))
+	}
+	if err := alog.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var written strings.Builder
+	filepath.WalkDir(dir, func(p string, d iofs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			b, _ := os.ReadFile(p)
+			written.Write(b)
+		}
+		return nil
+	})
+	haystacks = append(haystacks, written.String())
+	if !strings.Contains(written.String(), audit.HashValue(keys.HMAC, []byte(planted))) {
+		t.Errorf("the audit log does not hold the planted value's HMAC, so no one could check it was returned")
 	}
 	haystacks = append(haystacks, rendered...)
 	if len(e.audit.all()) < 30 || e.logs.String() == "" {
@@ -135,7 +173,7 @@ func TestNoSecretValueLeaks(t *testing.T) {
 		t.Fatalf("planted value not stored: %q", v)
 	}
 	var ae *awsproto.Error
-	_, err := e.call("PutSecretValue", map[string]any{"SecretId": "leak", "SecretString": "x", "ClientRequestToken": tok})
+	_, err = e.call("PutSecretValue", map[string]any{"SecretId": "leak", "SecretString": "x", "ClientRequestToken": tok})
 	if !errors.As(err, &ae) || ae.Code != codeResourceExists {
 		t.Fatalf("reused token: %v", err)
 	}

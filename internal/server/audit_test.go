@@ -88,6 +88,13 @@ func TestAuditNeverHoldsSecretValues(t *testing.T) {
 	if strings.Contains(srv.Logs.String(), planted) {
 		t.Errorf("the server log holds the planted value")
 	}
+	// sigil audit hash finds the value's HMAC: the log proves it was
+	// returned without holding it.
+	hashOut, err := exec.Command("go", "run", "../../cmd/sigil", "audit", "hash", "--data-dir", srv.Config.DataDir,
+		"--search", srv.Config.AuditDir, planted+"-2").CombinedOutput()
+	if err != nil || !strings.Contains(string(hashOut), "GetSecretValue") || !strings.Contains(string(hashOut), "PutSecretValue") {
+		t.Errorf("sigil audit hash --search did not find the returned value: %v\n%s", err, hashOut)
+	}
 }
 
 // TestAuditFailsClosed puts the audit log on a tiny tmpfs, fills it, and
