@@ -29,12 +29,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+ready() { "$PY" -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$endpoint/readyz" >/dev/null 2>&1; }
 for _ in $(seq 1 100); do
-  if curl -fsS "$endpoint/readyz" >/dev/null 2>&1; then break; fi
+  if ready; then break; fi
   if ! kill -0 "$pid" 2>/dev/null; then echo "e2e: server exited:"; cat "$work/server.log"; exit 1; fi
   sleep 0.1
 done
-curl -fsS "$endpoint/readyz" >/dev/null || { echo "e2e: server not ready"; cat "$work/server.log"; exit 1; }
+ready || { echo "e2e: server not ready"; cat "$work/server.log"; exit 1; }
 
 export AWS_SHARED_CREDENTIALS_FILE="$work/data/root.credentials"
 export AWS_CONFIG_FILE=/dev/null
