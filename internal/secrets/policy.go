@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sigil.dev/sigil/internal/iam"
 	"strings"
 	"unicode/utf8"
 )
@@ -78,6 +79,13 @@ func checkPolicy(doc string) *policyReport {
 	}
 	c := &policyChecker{rep: rep, sids: map[string]bool{}}
 	c.document(top)
+	if len(rep.findings) == 0 {
+		// The evaluator enforces the stored document, so it must accept it
+		// too: condition operators, ARN and value syntax, policy variables.
+		if _, err := iam.ParsePolicy(doc, iam.ResourcePolicy); err != nil {
+			c.fail("%s.", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "iam: "), "."))
+		}
+	}
 	return rep
 }
 
