@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/store"
 )
 
@@ -21,6 +22,7 @@ type metrics struct {
 	sealed       prometheus.Gauge
 	inFlight     prometheus.Gauge
 	panics       prometheus.Counter
+	decisions    *prometheus.CounterVec // source, decision
 }
 
 func newMetrics() *metrics {
@@ -53,7 +55,11 @@ func newMetrics() *metrics {
 			Help: "Handler panics recovered (each answered with a 500).",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.storeLatency, m.sealed, m.inFlight, m.panics,
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sigil_authz_decisions_total",
+		Help: "Authorization decisions recorded for audit, by event source and decision (allow or deny).",
+	}, []string{"source", "decision"})
+	m.reg.MustRegister(m.requests, m.latency, m.storeLatency, m.sealed, m.inFlight, m.panics, m.decisions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sealed.Set(1)
 	return m
@@ -101,4 +107,20 @@ func (s *instrumentedStore) Delete(ctx context.Context, key string) error {
 func (s *instrumentedStore) Txn(ctx context.Context, cmps []store.Compare, ops []store.Op) (int64, error) {
 	defer since(s.txn, time.Now())
 	return s.Store.Txn(ctx, cmps, ops)
+}
+
+// countingLog counts every authorization decision it passes to the audit
+// log, for the sigil_authz_decisions_total metric.
+type countingLog struct {
+	auditLog
+	decisions *prometheus.CounterVec
+}
+
+func (c countingLog) Record(ctx context.Context, ev *audit.Event) error {
+	d := "deny"
+	if ev.Allowed {
+		d = "allow"
+	}
+	c.decisions.WithLabelValues(ev.Source, d).Inc()
+	return c.auditLog.Record(ctx, ev)
 }

@@ -36,6 +36,7 @@ import (
 	"sigil.dev/sigil/internal/barrier"
 	"sigil.dev/sigil/internal/federation"
 	"sigil.dev/sigil/internal/iam"
+	"sigil.dev/sigil/internal/images"
 	"sigil.dev/sigil/internal/secrets"
 	"sigil.dev/sigil/internal/sigv4"
 	"sigil.dev/sigil/internal/store"
@@ -85,6 +86,7 @@ type services struct {
 	secrets *secrets.Service
 	iam     *iam.API
 	sts     *sts.Service
+	images  *images.Registry
 	authz   iam.Authorizer
 	// stop ends the background work started at unseal.
 	stop context.CancelFunc
@@ -202,10 +204,11 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	alog, err := s.openAudit(acct.ID)
+	opened, err := s.openAudit(acct.ID)
 	if err != nil {
 		return err
 	}
+	alog := countingLog{auditLog: opened, decisions: s.metrics.decisions}
 	ents, err := iam.NewEntities(iam.EntitiesConfig{Store: s.barrier, AccountID: acct.ID, Keys: s.keys, Now: s.now, Rand: s.rand})
 	if err != nil {
 		alog.Close()
@@ -217,7 +220,13 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		alog.Close()
 		return err
 	}
+	imgs, err := images.New(ctx, images.Config{Store: s.barrier, Roles: ents, AccountID: acct.ID, Now: s.now, Logger: s.log})
+	if err != nil {
+		alog.Close()
+		return err
+	}
 	stsSvc, err := sts.New(ctx, sts.Config{
+		Images:     imgs,
 		Store:      s.barrier,
 		Entities:   ents,
 		Federation: federation.NewVerifier(federation.Options{Now: s.now, Logger: s.log, AllowInsecureHTTP: s.cfg.AllowInsecureOIDC}),
@@ -249,8 +258,9 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	go stsSvc.Run(bg)
+	go imgs.Run(bg)
 	go s.purgeLoop(bg, sec)
-	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, sts: stsSvc, authz: authz, stop: stop})
+	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, sts: stsSvc, images: imgs, authz: authz, stop: stop})
 	s.metrics.sealed.Set(0)
 	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
 	return nil
