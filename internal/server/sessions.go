@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"sigil.dev/sigil/internal/awsproto"
-	"sigil.dev/sigil/internal/iam"
 	"sigil.dev/sigil/internal/sts"
 )
 
@@ -31,25 +30,9 @@ type RevokeSessionsResponse struct {
 // revocation applies on this replica at once and on every replica within a
 // second.
 func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request) {
-	info(r).operation = "sigil.RevokeSessions"
-	body, perr := readBody(r)
-	if perr != nil {
-		s.jsonError(w, r, perr)
-		return
-	}
-	svc := s.svc.Load()
-	if svc == nil {
-		s.jsonError(w, r, awsproto.Unavailable("the server is sealed"))
-		return
-	}
-	p, aerr := s.authenticate(r.Context(), r, body, "sigil", awsproto.ProtocolJSON)
-	if aerr != nil {
-		s.jsonError(w, r, aerr)
-		return
-	}
 	var req RevokeSessionsRequest
-	if err := awsproto.DecodeJSON(body, &req); err != nil {
-		s.jsonError(w, r, err)
+	c := s.beginNative(w, r, "sigil:RevokeSessions", false, &req)
+	if c == nil {
 		return
 	}
 	if (req.RoleARN == "") == (req.SessionID == "") {
@@ -60,10 +43,7 @@ func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	if resource == "" {
 		resource = "*"
 	}
-	d := svc.authz.Authorize(r.Context(), iam.Request{Principal: p, Action: "sigil:RevokeSessions", Resource: resource,
-		Context: map[string][]string{"aws:SourceIp": {remoteIP(r)}}})
-	if !d.Allowed {
-		s.jsonError(w, r, awsproto.AccessDenied("User: %s is not authorized to perform: sigil:RevokeSessions on resource: %s", p.ARN, resource))
+	if !c.authorize(resource) {
 		return
 	}
 	var err error
@@ -73,18 +53,15 @@ func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request) {
 		if req.Before != nil {
 			resp.Before = req.Before.UTC()
 		}
-		err = svc.sts.RevokeRoleSessions(r.Context(), req.RoleARN, resp.Before)
+		err = c.svc.sts.RevokeRoleSessions(r.Context(), req.RoleARN, resp.Before)
 	} else {
-		err = svc.sts.RevokeSession(r.Context(), req.SessionID)
+		err = c.svc.sts.RevokeSession(r.Context(), req.SessionID)
 	}
 	if errors.Is(err, sts.ErrInvalidRevocation) {
-		s.jsonError(w, r, awsproto.InvalidParameter("%v", err))
-		return
+		err = awsproto.InvalidParameter("%v", err)
 	}
-	if err != nil {
-		s.jsonError(w, r, err)
-		return
+	if err == nil {
+		s.log.Info("sessions revoked", "by", c.p.ARN, "role", req.RoleARN, "session", req.SessionID, "before", resp.Before)
 	}
-	s.log.Info("sessions revoked", "by", p.ARN, "role", req.RoleARN, "session", req.SessionID, "before", resp.Before)
-	s.writeJSON(w, r, resp)
+	c.finish(resp, err)
 }

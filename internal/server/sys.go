@@ -10,7 +10,6 @@ import (
 	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/awsproto"
 	"sigil.dev/sigil/internal/barrier"
-	"sigil.dev/sigil/internal/iam"
 )
 
 // The /v1/sys/ endpoints manage the barrier. seal-status, init and unseal
@@ -204,33 +203,15 @@ type RotateResponse struct {
 }
 
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
-	info(r).operation = "sys.rotate"
-	body, perr := readBody(r)
-	if perr != nil {
-		s.jsonError(w, r, perr)
-		return
-	}
-	svc := s.svc.Load()
-	if svc == nil {
-		s.jsonError(w, r, awsproto.Unavailable("the server is sealed"))
-		return
-	}
-	p, aerr := s.authenticate(r.Context(), r, body, "sigil", awsproto.ProtocolJSON)
-	if aerr != nil {
-		s.jsonError(w, r, aerr)
-		return
-	}
-	if d := svc.authz.Authorize(r.Context(), iam.Request{Principal: p, Action: "sigil:RotateKey", Resource: "*"}); !d.Allowed {
-		s.jsonError(w, r, awsproto.AccessDenied("User: %s is not authorized to perform: sigil:RotateKey", p.ARN))
+	c := s.beginNative(w, r, "sigil:RotateKey", false, nil)
+	if c == nil || !c.authorize("*") {
 		return
 	}
 	term, err := s.barrier.Rotate(r.Context())
-	if err != nil {
-		s.jsonError(w, r, err)
-		return
+	if err == nil {
+		s.log.Info("data key rotated", "key_term", term, "by", c.p.ARN)
 	}
-	s.log.Info("data key rotated", "key_term", term, "by", p.ARN)
-	s.writeJSON(w, r, RotateResponse{KeyTerm: term})
+	c.finish(RotateResponse{KeyTerm: term}, err)
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
@@ -262,46 +243,18 @@ func (s *Server) unsealerFor() *barrier.Unsealer {
 // handleAuditQuery serves POST /v1/audit: a page of audit records matching
 // a filter, for principals allowed sigil:ReadAudit.
 func (s *Server) handleAuditQuery(w http.ResponseWriter, r *http.Request) {
-	info(r).operation = "sigil.ReadAudit"
-	body, perr := readBody(r)
-	if perr != nil {
-		s.jsonError(w, r, perr)
-		return
-	}
-	svc := s.svc.Load()
-	if svc == nil {
-		s.jsonError(w, r, awsproto.Unavailable("the server is sealed"))
-		return
-	}
-	p, aerr := s.authenticate(r.Context(), r, body, "sigil", awsproto.ProtocolJSON)
-	if aerr != nil {
-		s.jsonError(w, r, aerr)
-		return
-	}
-	resource := "arn:aws:sigil:" + s.cfg.Region + ":" + svc.account.ID + ":audit"
-	d := svc.authz.Authorize(r.Context(), iam.Request{Principal: p, Action: "sigil:ReadAudit", Resource: resource,
-		Context: map[string][]string{"aws:SourceIp": {remoteIP(r)}}})
-	if !d.Allowed {
-		s.jsonError(w, r, awsproto.AccessDenied("User: %s is not authorized to perform: sigil:ReadAudit on resource: %s", p.ARN, resource))
-		return
-	}
-	if svc.audit.Dir() == "" {
-		s.jsonError(w, r, awsproto.InvalidRequest("audit is off on this server"))
-		return
-	}
 	var req audit.QueryRequest
-	if err := awsproto.DecodeJSON(body, &req); err != nil {
-		s.jsonError(w, r, err)
+	c := s.beginNative(w, r, "sigil:ReadAudit", true, &req)
+	if c == nil || !c.authorize("arn:aws:sigil:"+s.cfg.Region+":"+c.svc.account.ID+":audit") {
 		return
 	}
-	page, err := audit.QueryPage(svc.audit.Dir(), req)
+	if c.svc.audit.Dir() == "" {
+		c.finish(nil, awsproto.InvalidRequest("audit is off on this server"))
+		return
+	}
+	page, err := audit.QueryPage(c.svc.audit.Dir(), req)
 	if errors.Is(err, audit.ErrBadFilter) {
-		s.jsonError(w, r, awsproto.Errorf("ValidationException", http.StatusBadRequest, "%v", err))
-		return
+		err = awsproto.Errorf("ValidationException", http.StatusBadRequest, "%v", err)
 	}
-	if err != nil {
-		s.jsonError(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, page)
+	c.finish(page, err)
 }

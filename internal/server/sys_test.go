@@ -156,6 +156,15 @@ func TestRotateKey(t *testing.T) {
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("rot/old"), SecretString: aws.String("after")}); err != nil {
 		t.Fatal(err)
 	}
+	rotations := 0
+	for _, r := range records(t, srv) {
+		if r.EventSource == "sigil" && r.EventName == "RotateKey" && r.AdditionalEventData.Decision == "allow" {
+			rotations++
+		}
+	}
+	if rotations != 1 {
+		t.Errorf("the audit log has %d RotateKey records, want 1", rotations)
+	}
 	var st server.SealStatus
 	sysCall(t, srv.URL(), "/v1/sys/seal-status", nil, &st, nil)
 	if st.KeyTerm != 2 {

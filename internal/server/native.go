@@ -1,0 +1,130 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"sigil.dev/sigil/internal/audit"
+	"sigil.dev/sigil/internal/authn"
+	"sigil.dev/sigil/internal/awsproto"
+	"sigil.dev/sigil/internal/iam"
+)
+
+// nativeCall is one request to sigil's native /v1/ API: authenticated with
+// SigV4 for service "sigil", authorized with a sigil:* action, and audited
+// (event source "sigil") like every AWS-protocol call.
+type nativeCall struct {
+	s        *Server
+	w        http.ResponseWriter
+	r        *http.Request
+	svc      *services
+	p        *authn.Principal
+	action   string // e.g. "sigil:RotateKey"
+	resource string
+	readOnly bool
+	start    time.Time
+	decision iam.Decision
+}
+
+// beginNative reads, authenticates and decodes a native API request into
+// in (nil for none). On failure it has written the error and returns nil.
+func (s *Server) beginNative(w http.ResponseWriter, r *http.Request, action string, readOnly bool, in any) *nativeCall {
+	info(r).operation = action
+	start := time.Now()
+	body, perr := readBody(r)
+	if perr != nil {
+		s.jsonError(w, r, perr)
+		return nil
+	}
+	svc := s.svc.Load()
+	if svc == nil {
+		s.jsonError(w, r, awsproto.Unavailable("the server is sealed"))
+		return nil
+	}
+	p, aerr := s.authenticate(r.Context(), r, body, "sigil", awsproto.ProtocolJSON)
+	if aerr != nil {
+		s.jsonError(w, r, aerr)
+		return nil
+	}
+	if in != nil {
+		if err := awsproto.DecodeJSON(body, in); err != nil {
+			s.jsonError(w, r, err)
+			return nil
+		}
+	}
+	return &nativeCall{s: s, w: w, r: r, svc: svc, p: p, action: action, readOnly: readOnly, start: start}
+}
+
+// authorize asks the policy engine about c's action on resource. A denial
+// is audited and answered with AccessDeniedException; it returns false.
+func (c *nativeCall) authorize(resource string) bool {
+	c.resource = resource
+	c.decision = c.svc.authz.Authorize(c.r.Context(), iam.Request{Principal: c.p, Action: c.action, Resource: resource,
+		Context: map[string][]string{
+			"aws:SourceIp":        {remoteIP(c.r)},
+			"aws:SecureTransport": {boolString(c.r.TLS != nil)},
+			"aws:CurrentTime":     {c.start.UTC().Format(time.RFC3339)},
+		}})
+	if c.decision.Allowed {
+		return true
+	}
+	e := awsproto.AccessDenied("User: %s is not authorized to perform: %s on resource: %s", c.p.ARN, c.action, resource)
+	if err := c.record(e); err != nil {
+		c.s.jsonError(c.w, c.r, awsproto.Unavailable("the audit log could not record this request; retry"))
+		return false
+	}
+	c.s.jsonError(c.w, c.r, e)
+	return false
+}
+
+// finish audits the outcome and writes resp or err. When the audit log
+// cannot record a change, the change has happened but its answer is
+// withheld (ServiceUnavailable), as for every other API.
+func (c *nativeCall) finish(resp any, err error) {
+	var wireErr *awsproto.Error
+	if err != nil {
+		wireErr, _ = awsproto.As(err)
+	}
+	if aerr := c.record(wireErr); aerr != nil && (err == nil || !c.readOnly) {
+		c.s.log.Error("recording audit event failed", "request_id", info(c.r).id, "action", c.action, "err", aerr)
+		c.s.jsonError(c.w, c.r, awsproto.Unavailable("the audit log could not record this request; its result is withheld, retry"))
+		return
+	}
+	if err != nil {
+		c.s.jsonError(c.w, c.r, err)
+		return
+	}
+	c.s.writeJSON(c.w, c.r, resp)
+}
+
+func (c *nativeCall) record(e *awsproto.Error) error {
+	ev := &audit.Event{
+		Time:      c.start,
+		RequestID: info(c.r).id,
+		SourceIP:  remoteIP(c.r),
+		UserAgent: c.r.UserAgent(),
+		Principal: c.p,
+		Source:    "sigil",
+		Action:    c.action[len("sigil:"):],
+		Allowed:   c.decision.Allowed,
+		Reason:    c.decision.Reason,
+		Policy:    c.decision.Policy,
+		Statement: c.decision.Statement,
+		ReadOnly:  c.readOnly,
+		Latency:   time.Since(c.start),
+	}
+	if c.resource != "" && c.resource != "*" {
+		ev.Resources = []string{c.resource}
+	}
+	if e != nil {
+		ev.ErrorCode, ev.ErrorMessage = e.Code, e.Message
+	}
+	return c.svc.audit.Record(c.r.Context(), ev)
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
