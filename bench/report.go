@@ -108,8 +108,8 @@ func run(ctx context.Context, cfg config, selected []scenario, progress io.Write
 // runScenario starts sc's server, checks one request, loads it, and stops it.
 func runScenario(ctx context.Context, cfg config, sc scenario, logDir string) *result {
 	res := &result{Scenario: sc.name}
-	lifetime := cfg.warmup + cfg.duration + readyTimeout + probeTimeout + responseGrace + time.Minute
-	c, ready, err := startChild(ctx, sc.name, lifetime, logDir)
+	lifetime := cfg.warmup + cfg.duration + sc.readyWithin() + probeTimeout + responseGrace + time.Minute
+	c, ready, err := startChild(ctx, sc.name, lifetime, sc.readyWithin(), logDir)
 	if err != nil {
 		res.Failure = err.Error()
 		return res

@@ -43,6 +43,17 @@ type scenario struct {
 	// explicitOnly scenarios run only when named in -scenarios, not with
 	// "all" (their set-up is slow).
 	explicitOnly bool
+	// setup bounds how long the child may take to become ready; zero
+	// means readyTimeout.
+	setup time.Duration
+}
+
+// readyWithin is how long sc's child may take to become ready.
+func (sc scenario) readyWithin() time.Duration {
+	if sc.setup > 0 {
+		return sc.setup
+	}
+	return readyTimeout
 }
 
 // A request is what the load generator replays.
@@ -64,12 +75,14 @@ func scenarios() []scenario {
 		sigilGetScenario("sigil-get", sigilOptions{}),
 		sigilGetScenario("sigil-get-user", sigilOptions{asUser: true}),
 		sigilGetScenario("sigil-get-session", sigilOptions{asSession: true}),
-		withExplicit(sigilGetScenario("sigil-get-100k", sigilOptions{extra: 100_000})),
+		slowSetup(sigilGetScenario("sigil-get-100k", sigilOptions{extra: 100_000}), 10*time.Minute),
 	}
 }
 
-func withExplicit(sc scenario) scenario {
-	sc.explicitOnly = true
+// slowSetup marks sc as run only when named, with setup time to become
+// ready.
+func slowSetup(sc scenario, setup time.Duration) scenario {
+	sc.explicitOnly, sc.setup = true, setup
 	return sc
 }
 
@@ -175,7 +188,7 @@ const (
 // its ready line. The child's stderr goes to a file in logDir, whose tail is
 // included in errors. The child dies with the harness (Pdeathsig) and, in
 // any case, by itself after lifetime.
-func startChild(ctx context.Context, name string, lifetime time.Duration, logDir string) (*child, readyLine, error) {
+func startChild(ctx context.Context, name string, lifetime, readyWithin time.Duration, logDir string) (*child, readyLine, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, readyLine{}, fmt.Errorf("finding own executable: %w", err)
@@ -227,7 +240,7 @@ func startChild(ctx context.Context, name string, lifetime time.Duration, logDir
 		close(c.exited)
 	}()
 
-	timer := time.NewTimer(readyTimeout)
+	timer := time.NewTimer(readyWithin)
 	defer timer.Stop()
 	var rl readyLine
 	select {
@@ -237,7 +250,7 @@ func startChild(ctx context.Context, name string, lifetime time.Duration, logDir
 			rl = <-lines
 		}
 	case <-timer.C:
-		err = fmt.Errorf("child not ready within %v", readyTimeout)
+		err = fmt.Errorf("child not ready within %v", readyWithin)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
