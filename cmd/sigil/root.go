@@ -32,8 +32,10 @@ Start a server on the embedded default store with:
 		newOperatorCmd(),
 		newAuditCmd(),
 		newSessionCmd(),
+		newImageCmd(),
 		newApplyCmd(),
 		newVersionCmd(),
+		newSealCmd(), newCredentialsCmd(),
 	)
 	return root
 }

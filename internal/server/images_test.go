@@ -93,13 +93,18 @@ func (e *imgEnv) createRole(name, trust string) string {
 // native calls the /v1/ API signed as root; it returns the status and body.
 func (e *imgEnv) native(path string, in any) (int, []byte) {
 	e.t.Helper()
+	return e.nativeAs(aws.Credentials{AccessKeyID: e.srv.AccessKeyID, SecretAccessKey: e.srv.SecretAccessKey}, path, in)
+}
+
+// nativeAs calls the /v1/ API signed with creds.
+func (e *imgEnv) nativeAs(creds aws.Credentials, path string, in any) (int, []byte) {
+	e.t.Helper()
 	body, err := json.Marshal(in)
 	mustOK(e.t, err)
 	req, err := http.NewRequest("POST", e.srv.URL()+path, bytes.NewReader(body))
 	mustOK(e.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: e.srv.AccessKeyID, SecretAccessKey: e.srv.SecretAccessKey}
 	mustOK(e.t, v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "sigil", e.srv.Config.Region, e.clock.Now()))
 	resp, err := http.DefaultClient.Do(req)
 	mustOK(e.t, err)
@@ -456,4 +461,51 @@ func TestImageSeedNeverStored(t *testing.T) {
 	t.Run("raw seed bytes", func(t *testing.T) {
 		testutil.AssertNotInDir(t, e.srv.Config.DataDir, string(w.seed))
 	})
+}
+
+// TestImageAPIAuthorization: a CI user allowed sigil:RegisterImageKey on
+// one repository registers there and nowhere else, and may neither list
+// nor revoke.
+func TestImageAPIAuthorization(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	ic := iam.NewFromConfig(e.srv.AWSConfig())
+	_, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("ci")})
+	mustOK(t, err)
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sigil:RegisterImageKey",`+
+		`"Resource":"arn:aws:sigil:%s:%s:image/%s"}]}`, e.srv.Config.Region, e.account, imgRepo)
+	_, err = ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("ci"), PolicyName: aws.String("seal"), PolicyDocument: aws.String(policy)})
+	mustOK(t, err)
+	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("ci")})
+	mustOK(t, err)
+	ci := aws.Credentials{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey)}
+	register := func(repo string) (int, []byte) {
+		pub, _, _ := ed25519.GenerateKey(rand.Reader)
+		var d [32]byte
+		_, _ = rand.Read(d[:])
+		return e.nativeAs(ci, "/v1/images/register", images.RegisterRequest{Digest: "sha256:" + hex.EncodeToString(d[:]),
+			Repository: repo, RoleARN: e.roleARN, PublicKey: base64.StdEncoding.EncodeToString(pub)})
+	}
+	if status, body := register(imgRepo); status != http.StatusOK {
+		t.Fatalf("register on the allowed repository: %d %s", status, body)
+	}
+	tests := []struct {
+		name string
+		call func() (int, []byte)
+	}{
+		{"register on another repository", func() (int, []byte) { return register("registry.example.com/other/app") }},
+		{"list", func() (int, []byte) { return e.nativeAs(ci, "/v1/images/list", struct{}{}) }},
+		{"revoke", func() (int, []byte) {
+			w := e.seal(e.roleARN, 0)
+			return e.nativeAs(ci, "/v1/images/revoke", images.RevokeRequest{Digest: w.digest})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := tc.call()
+			if status != http.StatusBadRequest && status != http.StatusForbidden || !strings.Contains(string(body), "AccessDenied") {
+				t.Fatalf("%d %s, want AccessDeniedException", status, body)
+			}
+		})
+	}
 }

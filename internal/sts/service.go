@@ -88,6 +88,10 @@ type Config struct {
 	// other replicas. Zero means DefaultPollInterval; at most
 	// MaxPollInterval.
 	PollInterval time.Duration
+	// Images verifies sealed-image assertions (web-identity tokens with
+	// iss "sigil:image") and says which image digests are revoked; nil
+	// refuses such assertions and every session minted for an image.
+	Images ImageVerifier
 }
 
 // Call is one STS request, as the HTTP server hands it over.
@@ -121,6 +125,7 @@ type Service struct {
 	store   store.Store
 	ents    *iam.Entities
 	fed     *federation.Verifier
+	images  ImageVerifier
 	authz   Authorizer
 	audit   audit.Sink
 	account string
@@ -172,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	case cfg.PollInterval < 0 || cfg.PollInterval > MaxPollInterval:
 		return nil, fmt.Errorf("%w: PollInterval %s is not between 0 and %s", ErrInvalidConfig, cfg.PollInterval, MaxPollInterval)
 	}
-	s := &Service{store: cfg.Store, ents: cfg.Entities, fed: cfg.Federation, authz: cfg.Authorizer,
+	s := &Service{store: cfg.Store, ents: cfg.Entities, fed: cfg.Federation, images: cfg.Images, authz: cfg.Authorizer,
 		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
 		poll: cfg.PollInterval, rand: cfg.Rand}
 	if s.now == nil {
@@ -298,8 +303,10 @@ type invocation struct {
 	identity *audit.UserIdentity
 	session  *audit.SessionContext
 	k8s      *audit.Kubernetes
-	params   any
-	elements any
+	// imageDigest is the sealed image of an image exchange.
+	imageDigest string
+	params      any
+	elements    any
 	// issues marks a call whose success carries new credentials.
 	issues bool
 }
@@ -351,6 +358,7 @@ func (inv *invocation) finish(ctx context.Context, resp any, err error) (any, er
 		Session:           inv.session,
 		RequestParameters: inv.params,
 		Kubernetes:        inv.k8s,
+		ImageDigest:       inv.imageDigest,
 	}
 	if err == nil {
 		ev.ResponseElements = inv.elements

@@ -27,6 +27,7 @@ type issueRequest struct {
 	provider       string
 	fedClaims      []tag
 	duration       time.Duration
+	imageDigest    string // the sealed image's digest, for image exchanges
 }
 
 // issued is a new session's credentials and identity.
@@ -66,6 +67,7 @@ func (s *Service) issue(now time.Time, r *issueRequest) (*issued, error) {
 		transitive:     r.transitive,
 		provider:       r.provider,
 		fedClaims:      r.fedClaims,
+		imageDigest:    r.imageDigest,
 	}
 	copy(c.sessionID[:], rnd[:sessionIDSize])
 	for _, t := range r.role.Tags {
@@ -130,7 +132,8 @@ func (s *Service) SecretKey(_ context.Context, accessKeyID string) (string, erro
 // and returns the session's principal, without reading the store: the
 // token must open under a known session key for exactly this access key
 // id, must not have expired (ErrExpiredSessionToken) and its session must
-// not be revoked (ErrRevokedSession, as of the last sync). Every other
+// not be revoked (ErrRevokedSession, as of the last sync), nor its sealed
+// image's digest (Config.Images). Every other
 // failure wraps ErrInvalidSessionToken; [AuthError] maps them to the wire.
 // Call it only after SigV4 verification succeeded with SecretKey's secret.
 func (s *Service) Principal(_ context.Context, accessKeyID, sessionToken string) (*authn.Principal, error) {
@@ -143,6 +146,11 @@ func (s *Service) Principal(_ context.Context, accessKeyID, sessionToken string)
 	}
 	if s.revoked.Load().revokes(c) {
 		return nil, fmt.Errorf("%w: session %x", ErrRevokedSession, c.sessionID)
+	}
+	if c.imageDigest != "" && (s.images == nil || s.images.DigestRevoked(c.imageDigest)) {
+		// Without an image verifier nothing can say the digest is still
+		// good: refuse.
+		return nil, fmt.Errorf("%w: session %x of revoked image %s", ErrRevokedSession, c.sessionID, c.imageDigest)
 	}
 	return s.principalOf(accessKeyID, c), nil
 }

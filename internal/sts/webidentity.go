@@ -54,6 +54,9 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, inv *invocation
 	if err != nil {
 		return nil, err
 	}
+	if isImageAssertion(in.WebIdentityToken) {
+		return s.assumeRoleWithImage(ctx, inv, &in, policy)
+	}
 
 	id, prov, err := s.verifyWebIdentity(ctx, inv, in.WebIdentityToken)
 	if err != nil {

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The sealed-image pipeline of the e-commerce example, end to end, with no
+# Docker daemon (see README.md, "Sealed images"):
+#
+#   1. start a sigil server (a throwaway one in a temporary directory, unless
+#      SIGIL_ENDPOINT and SIGIL_ROOT_CREDENTIALS name an existing one);
+#   2. apply sigil.yaml and sealed.yaml; give the CI user "sealer" an access
+#      key (it may only register image keys for my-app's repository);
+#   3. build my-app as a static Go binary and layer it on an empty base into
+#      an OCI layout with go-containerregistry (imagetool build);
+#   4. seal it as "sealer": sigil seal --image oci:... --out oci:...:sealed;
+#   5. take the bootstrap file out of the sealed image (imagetool extract),
+#      as the container runtime would present it at /var/run/sigil;
+#   6. run the app binary outside a container with an AWS config whose
+#      credential_process is `sigil credentials --bootstrap FILE`: unchanged
+#      aws-sdk-go-v2 code reads the database secret;
+#   7. with the aws CLI (if installed), the same credential_process reads the
+#      allowed secret and is denied another;
+#   8. revoke the digest: the app can no longer get credentials.
+#
+# Run from the repository root:  bash examples/ecommerce/pipeline.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+step() { echo "==> $*"; }
+fail() { echo "pipeline: FAIL: $*" >&2; exit 1; }
+
+step "building sigil, my-app and imagetool"
+go build -o "$work/sigil" ./cmd/sigil
+CGO_ENABLED=0 go build -o "$work/app" ./examples/ecommerce/app
+go build -o "$work/imagetool" ./examples/ecommerce/imagetool
+sigil="$work/sigil"
+
+if [ -z "${SIGIL_ENDPOINT:-}" ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  SIGIL_ENDPOINT="http://127.0.0.1:$port"
+  SIGIL_ROOT_CREDENTIALS="$work/data/root.credentials" SIGIL_ACCOUNT=123456789012
+  step "starting a throwaway sigil server at $SIGIL_ENDPOINT"
+  "$sigil" server --listen "127.0.0.1:$port" --data-dir "$work/data" --account-id "$SIGIL_ACCOUNT" --log-level warn >"$work/server.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    [ -s "$SIGIL_ROOT_CREDENTIALS" ] && curl -s -o /dev/null "$SIGIL_ENDPOINT/" && break
+    sleep 0.05
+  done
+  [ -s "$SIGIL_ROOT_CREDENTIALS" ] || { cat "$work/server.log"; fail "server did not start"; }
+fi
+: "${SIGIL_ROOT_CREDENTIALS:?set it to the root.credentials file of the server}"
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AWS_DEFAULT_REGION=$AWS_REGION AWS_CONFIG_FILE="$work/none" AWS_EC2_METADATA_DISABLED=true
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+root=(--endpoint "$SIGIL_ENDPOINT" --credentials-file "$SIGIL_ROOT_CREDENTIALS")
+
+step "applying sigil.yaml and sealed.yaml"
+"$sigil" apply -f examples/ecommerce/sigil.yaml "${root[@]}" >/dev/null
+"$sigil" apply -f examples/ecommerce/sealed.yaml "${root[@]}" >/dev/null
+
+sealer_creds="$SIGIL_ROOT_CREDENTIALS"
+if command -v aws >/dev/null; then
+  key=$(AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" aws --endpoint-url "$SIGIL_ENDPOINT" --output json \
+    iam create-access-key --user-name sealer)
+  printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+    "$(echo "$key" | jq -r .AccessKey.AccessKeyId)" "$(echo "$key" | jq -r .AccessKey.SecretAccessKey)" >"$work/sealer.credentials"
+  chmod 0600 "$work/sealer.credentials"
+  sealer_creds="$work/sealer.credentials"
+  step "sealing as the CI user sealer (sigil:RegisterImageKey on my-app's repository only)"
+else
+  step "aws CLI not found: sealing with the root credentials instead of the sealer user"
+fi
+if [ -z "${SIGIL_ACCOUNT:-}" ] && command -v aws >/dev/null; then
+  SIGIL_ACCOUNT=$(AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" aws --endpoint-url "$SIGIL_ENDPOINT" \
+    --output text sts get-caller-identity --query Account)
+fi
+acct=${SIGIL_ACCOUNT:-}
+[ -n "$acct" ] || fail "cannot tell the account id: set SIGIL_ACCOUNT or install the aws CLI"
+role="arn:aws:iam::$acct:role/sealed-app-role"
+
+step "building the my-app image (static binary on an empty base) into oci:$work/image:1.0"
+"$work/imagetool" build -binary "$work/app" -layout "$work/image" -tag 1.0
+
+step "sealing it"
+"$sigil" seal --image "oci:$work/image:1.0" --out "oci:$work/image:1.0-sealed" \
+  --repository registry.example.com/shop/my-app --role "$role" --ttl 24h \
+  --endpoint "$SIGIL_ENDPOINT" --credentials-file "$sealer_creds" --json --quiet | tee "$work/seal.json"
+digest=$(jq -r .digest "$work/seal.json")
+
+step "extracting /var/run/sigil/bootstrap.json from the sealed image"
+"$work/imagetool" extract -layout "$work/image" -tag 1.0-sealed -to "$work/bootstrap.json"
+
+cat >"$work/aws-config" <<CONF
+[default]
+region = $AWS_REGION
+endpoint_url = $SIGIL_ENDPOINT
+credential_process = $sigil credentials --bootstrap $work/bootstrap.json
+CONF
+app_env=(env -u AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE="$work/aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/none")
+
+step "running my-app outside a container with credential_process"
+"${app_env[@]}" "$work/app" | tee "$work/app.out"
+grep -q "database credentials read: my_app@db.example.internal" "$work/app.out" || fail "my-app did not read its secret"
+grep -q "sample-password" "$work/app.out" && fail "my-app printed the password"
+
+if command -v aws >/dev/null; then
+  step "the aws CLI with the same credential_process: allowed secret, then another"
+  "${app_env[@]}" aws secretsmanager get-secret-value --secret-id my-app/bootstrap --query Name --output text
+  if out=$("${app_env[@]}" aws secretsmanager get-secret-value --secret-id other/secret 2>&1); then
+    fail "the sealed identity read another secret"
+  fi
+  echo "$out" | grep -Eq "AccessDenied|ResourceNotFound" || fail "want a denial, got: $out"
+  echo "denied: $(echo "$out" | tail -1)"
+fi
+
+step "revoking $digest"
+"$sigil" image revoke "$digest" --reason "pipeline demo" "${root[@]}"
+if "${app_env[@]}" "$work/app" >"$work/app2.out" 2>&1; then fail "my-app still works after revocation"; fi
+echo "my-app after revocation: $(tail -1 "$work/app2.out")"
+step "done"
