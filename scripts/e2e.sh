@@ -55,10 +55,12 @@ echo "-- IAM: aws CLI and boto3 with a user's key"
 AWS="$AWS" bash ./e2e/iam.sh
 echo "-- STS: workload identity with the aws CLI and boto3"
 SIGIL_E2E_WORK="$work" AWS="$AWS" bash ./e2e/sts.sh
+echo "-- sealed image pipeline (its own server): seal, credential_process with the app and the aws CLI, revoke"
+AWS="$AWS" PY="$PY" bash ./examples/ecommerce/pipeline.sh
 
 # The planted value must not appear anywhere on disk or in the server log.
 if grep -rqa 'e2e-planted-s3cr3t-7d1f' "$work/data" "$work/server.log"; then
   echo "e2e: planted secret value found in the data directory or server log" >&2
   exit 1
 fi
-echo "e2e: 5 passed, 0 failed"
+echo "e2e: 6 passed, 0 failed"

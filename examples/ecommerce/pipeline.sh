@@ -27,6 +27,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 step() { echo "==> $*"; }
 fail() { echo "pipeline: FAIL: $*" >&2; exit 1; }
+AWS=${AWS:-aws}
+PY=${PY:-python3}
+json() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+ready() { "$PY" -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" >/dev/null 2>&1; }
 
 step "building sigil, my-app and imagetool"
 go build -o "$work/sigil" ./cmd/sigil
@@ -35,14 +39,14 @@ go build -o "$work/imagetool" ./examples/ecommerce/imagetool
 sigil="$work/sigil"
 
 if [ -z "${SIGIL_ENDPOINT:-}" ]; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   SIGIL_ENDPOINT="http://127.0.0.1:$port"
   SIGIL_ROOT_CREDENTIALS="$work/data/root.credentials" SIGIL_ACCOUNT=123456789012
   step "starting a throwaway sigil server at $SIGIL_ENDPOINT"
   "$sigil" server --listen "127.0.0.1:$port" --data-dir "$work/data" --account-id "$SIGIL_ACCOUNT" --log-level warn >"$work/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do
-    [ -s "$SIGIL_ROOT_CREDENTIALS" ] && curl -s -o /dev/null "$SIGIL_ENDPOINT/" && break
+    [ -s "$SIGIL_ROOT_CREDENTIALS" ] && ready "$SIGIL_ENDPOINT/readyz" && break
     sleep 0.05
   done
   [ -s "$SIGIL_ROOT_CREDENTIALS" ] || { cat "$work/server.log"; fail "server did not start"; }
@@ -58,19 +62,19 @@ step "applying sigil.yaml and sealed.yaml"
 "$sigil" apply -f examples/ecommerce/sealed.yaml "${root[@]}" >/dev/null
 
 sealer_creds="$SIGIL_ROOT_CREDENTIALS"
-if command -v aws >/dev/null; then
-  key=$(AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" aws --endpoint-url "$SIGIL_ENDPOINT" --output json \
+if command -v "$AWS" >/dev/null; then
+  key=$(AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" "$AWS" --endpoint-url "$SIGIL_ENDPOINT" --output json \
     iam create-access-key --user-name sealer)
   printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-    "$(echo "$key" | jq -r .AccessKey.AccessKeyId)" "$(echo "$key" | jq -r .AccessKey.SecretAccessKey)" >"$work/sealer.credentials"
+    "$(echo "$key" | json 'd["AccessKey"]["AccessKeyId"]')" "$(echo "$key" | json 'd["AccessKey"]["SecretAccessKey"]')" >"$work/sealer.credentials"
   chmod 0600 "$work/sealer.credentials"
   sealer_creds="$work/sealer.credentials"
   step "sealing as the CI user sealer (sigil:RegisterImageKey on my-app's repository only)"
 else
   step "aws CLI not found: sealing with the root credentials instead of the sealer user"
 fi
-if [ -z "${SIGIL_ACCOUNT:-}" ] && command -v aws >/dev/null; then
-  SIGIL_ACCOUNT=$(AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" aws --endpoint-url "$SIGIL_ENDPOINT" \
+if [ -z "${SIGIL_ACCOUNT:-}" ] && command -v "$AWS" >/dev/null; then
+  SIGIL_ACCOUNT=$(AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" "$AWS" --endpoint-url "$SIGIL_ENDPOINT" \
     --output text sts get-caller-identity --query Account)
 fi
 acct=${SIGIL_ACCOUNT:-}
@@ -84,7 +88,7 @@ step "sealing it"
 "$sigil" seal --image "oci:$work/image:1.0" --out "oci:$work/image:1.0-sealed" \
   --repository registry.example.com/shop/my-app --role "$role" --ttl 24h \
   --endpoint "$SIGIL_ENDPOINT" --credentials-file "$sealer_creds" --json --quiet | tee "$work/seal.json"
-digest=$(jq -r .digest "$work/seal.json")
+digest=$(json 'd["digest"]' <"$work/seal.json")
 
 step "extracting /var/run/sigil/bootstrap.json from the sealed image"
 "$work/imagetool" extract -layout "$work/image" -tag 1.0-sealed -to "$work/bootstrap.json"
@@ -102,13 +106,15 @@ step "running my-app outside a container with credential_process"
 grep -q "database credentials read: my_app@db.example.internal" "$work/app.out" || fail "my-app did not read its secret"
 grep -q "sample-password" "$work/app.out" && fail "my-app printed the password"
 
-if command -v aws >/dev/null; then
+if command -v "$AWS" >/dev/null; then
   step "the aws CLI with the same credential_process: allowed secret, then another"
-  "${app_env[@]}" aws secretsmanager get-secret-value --secret-id my-app/bootstrap --query Name --output text
-  if out=$("${app_env[@]}" aws secretsmanager get-secret-value --secret-id other/secret 2>&1); then
+  AWS_SHARED_CREDENTIALS_FILE="$SIGIL_ROOT_CREDENTIALS" "$AWS" --endpoint-url "$SIGIL_ENDPOINT" \
+    secretsmanager create-secret --name other/secret --secret-string not-for-my-app >/dev/null
+  "${app_env[@]}" "$AWS" --endpoint-url "$SIGIL_ENDPOINT" secretsmanager get-secret-value --secret-id my-app/bootstrap --query Name --output text
+  if out=$("${app_env[@]}" "$AWS" --endpoint-url "$SIGIL_ENDPOINT" secretsmanager get-secret-value --secret-id other/secret 2>&1); then
     fail "the sealed identity read another secret"
   fi
-  echo "$out" | grep -Eq "AccessDenied|ResourceNotFound" || fail "want a denial, got: $out"
+  echo "$out" | grep -q "AccessDeniedException" || fail "want AccessDeniedException, got: $out"
   echo "denied: $(echo "$out" | tail -1)"
 fi
 
