@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -24,6 +25,7 @@ type nativeCall struct {
 	readOnly bool
 	start    time.Time
 	decision iam.Decision
+	body     []byte // the request, for the audit record's requestParameters
 }
 
 // beginNative reads, authenticates and decodes a native API request into
@@ -52,7 +54,7 @@ func (s *Server) beginNative(w http.ResponseWriter, r *http.Request, action stri
 			return nil
 		}
 	}
-	return &nativeCall{s: s, w: w, r: r, svc: svc, p: p, action: action, readOnly: readOnly, start: start}
+	return &nativeCall{s: s, w: w, r: r, svc: svc, p: p, action: action, readOnly: readOnly, start: start, body: body}
 }
 
 // authorize asks the policy engine about c's action on resource. A denial
@@ -115,6 +117,10 @@ func (c *nativeCall) record(e *awsproto.Error) error {
 	}
 	if c.resource != "" && c.resource != "*" {
 		ev.Resources = []string{c.resource}
+	}
+	// Sensitive fields (keys, tokens) are HMAC'd by the audit log.
+	if len(c.body) > 0 && c.body[0] == '{' && json.Valid(c.body) {
+		ev.RequestParameters = json.RawMessage(c.body)
 	}
 	if e != nil {
 		ev.ErrorCode, ev.ErrorMessage = e.Code, e.Message
