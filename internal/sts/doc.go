@@ -11,7 +11,12 @@
 //     service-account token from a registered provider, checked by package
 //     federation and then against the role's trust policy
 //     ({"Federated": "arn:aws:iam::ACCOUNT:oidc-provider/<host/path>"} with
-//     conditions on "<host/path>:sub", ":aud" and sigil:k8s/*).
+//     conditions on "<host/path>:sub", ":aud" and sigil:k8s/*). A token
+//     whose iss is "sigil:image" is instead a sealed image's assertion,
+//     verified by package images (Config.Images) and trusted as
+//     {"Federated": "sigil:image"} with conditions on sigil:ImageDigest,
+//     sigil:ImageRepository and sigil:ImageKeyId; its sessions carry the
+//     digest and stop working when it is revoked.
 //   - AssumeRole, signed by an IAM user or a role session: the trust policy
 //     and the caller's own policies, with AWS's same-account rules (see
 //     assumerole.go and iam.Grant).
