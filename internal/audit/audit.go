@@ -16,11 +16,13 @@
 // ...), one JSON object per line in the AWS CloudTrail record schema
 // (eventVersion, eventTime, eventSource, eventName, userIdentity,
 // requestParameters, responseElements, resources, ...), so tools that read
-// CloudTrail records read these unchanged. sigil's own facts (the deciding
-// policy and statement, the image digest, the Kubernetes identity, latency)
-// sit under additionalEventData, which ends with the record's sequence
-// number and the SHA-256 of the previous line. FORMAT.md beside this file is
-// the precise specification.
+// CloudTrail records read these unchanged; the members of requestParameters
+// and responseElements are named in lower camel case (secretId, arn) as
+// CloudTrail shows them, whatever the wire protocol called them. sigil's
+// own facts (the deciding policy and statement, the image digest, the
+// Kubernetes identity, latency) sit under additionalEventData, which ends
+// with the record's sequence number and the SHA-256 of the previous line.
+// FORMAT.md beside this file is the precise specification.
 //
 // Each segment starts with a header record naming the previous segment, its
 // length and its last hash; every [Options.CheckpointEvery] records or

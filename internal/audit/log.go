@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -157,6 +158,15 @@ type Log struct {
 	// closeErr is set by the writer goroutine before done is closed.
 	closeErr error
 
+	// entries recycles the entries (record memory and reply channel) of
+	// callers that wait for their record. What a pooled entry holds
+	// between uses is a redacted record body and redacted payloads: the
+	// same bytes the log writes to disk, never a secret value in the clear
+	// (redaction happens while encoding, before anything reaches these
+	// buffers), so reusing the memory exposes nothing the log file does
+	// not already hold.
+	entries sync.Pool
+
 	health      atomic.Pointer[error]
 	lastDropLog atomic.Int64
 
@@ -168,6 +178,8 @@ type Log struct {
 // entry is one record on its way to the writer.
 type entry struct {
 	body []byte
+	// buf is the memory body lives in for pooled entries.
+	buf recordBuf
 	// seq is assigned by the writer.
 	seq uint64
 	// done receives the outcome; nil when nobody waits (async).
@@ -249,44 +261,78 @@ func (l *Log) Record(ctx context.Context, ev *Event) error {
 // Append is Record returning the record's sequence number, which is 0 when
 // Append did not wait for the record to be written.
 func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
-	body, err := l.enc.encodeEvent(ev)
+	e := l.getEntry()
+	body, err := l.enc.encodeInto(&e.buf, ev)
 	if err != nil {
+		l.putEntry(e)
 		return 0, fmt.Errorf("recording %s event: %w", eventName(ev), err)
 	}
-	wait := l.opts.Mode == ModeSync || ev.ReturnsSecret
-	e := &entry{body: body}
-	if wait {
-		e.done = make(chan result, 1)
+	if l.opts.Mode != ModeSync && !ev.ReturnsSecret {
+		// Nobody waits for an async record, so nobody could tell when
+		// its memory is free again: it gets its own.
+		l.putEntry(e)
+		return 0, l.enqueueAsync(&entry{body: bytes.Clone(body)})
 	}
+	e.body = body
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
+		l.putEntry(e)
 		return 0, ErrClosed
-	}
-	if !wait {
-		select {
-		case l.q <- e:
-		default:
-			l.mu.RUnlock()
-			l.dropped("queue_full", 1)
-			return 0, l.Err()
-		}
-		l.mu.RUnlock()
-		return 0, l.Err()
 	}
 	select {
 	case l.q <- e:
 	case <-ctx.Done():
 		l.mu.RUnlock()
+		l.putEntry(e)
 		return 0, fmt.Errorf("recording %s event: %w", ev.Action, ctx.Err())
 	}
 	l.mu.RUnlock()
 	select {
 	case r := <-e.done:
+		// The writer is done with e once it has answered (see
+		// writer.ack and writer.fail), so e can be used again.
+		l.putEntry(e)
 		return r.seq, r.err
 	case <-ctx.Done():
+		// The writer still holds e and will answer into e.done: leave
+		// it to the garbage collector.
 		return 0, fmt.Errorf("waiting for the %s audit record: %w", ev.Action, ctx.Err())
 	}
+}
+
+// enqueueAsync queues an entry nobody waits for.
+func (l *Log) enqueueAsync(e *entry) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	select {
+	case l.q <- e:
+	default:
+		l.dropped("queue_full", 1)
+	}
+	return l.Err()
+}
+
+// maxPooledBuf bounds the buffers kept for reuse, so one huge record does
+// not pin a megabyte per pooled entry.
+const maxPooledBuf = 64 << 10
+
+func (l *Log) getEntry() *entry {
+	if e, ok := l.entries.Get().(*entry); ok {
+		return e
+	}
+	return &entry{done: make(chan result, 1)}
+}
+
+func (l *Log) putEntry(e *entry) {
+	if cap(e.buf.body) > maxPooledBuf || cap(e.buf.payload) > maxPooledBuf {
+		return
+	}
+	e.body, e.seq = nil, 0
+	l.entries.Put(e)
 }
 
 func eventName(ev *Event) string {

@@ -170,17 +170,42 @@ type encoder struct {
 	uuid      func() (string, error)
 }
 
+// recordBuf is the memory one encoding reuses: the redacted payloads and
+// the record body assembled from them.
+type recordBuf struct {
+	payload []byte
+	body    []byte
+}
+
+// encodeEvent returns the body of ev's record in fresh memory.
 func (e *encoder) encodeEvent(ev *Event) ([]byte, error) {
+	var b recordBuf
+	return e.encodeInto(&b, ev)
+}
+
+// encodeInto encodes ev's record body into b, reusing its memory, and
+// returns b.body. The result is what encoding/json would produce for the
+// Record (see appendRecord), cut before the closing "}}".
+func (e *encoder) encodeInto(b *recordBuf, ev *Event) ([]byte, error) {
 	if ev == nil || ev.Source == "" || ev.Action == "" {
 		return nil, fmt.Errorf("%w: an event needs a Source and an Action", ErrInvalidEvent)
 	}
-	req, err := redact(ev.RequestParameters, e.hmacKey)
+	p, err := appendRedacted(b.payload[:0], ev.RequestParameters, e.hmacKey)
 	if err != nil {
 		return nil, fmt.Errorf("requestParameters: %w", err)
 	}
-	resp, err := redact(ev.ResponseElements, e.hmacKey)
+	nreq := len(p)
+	p, err = appendRedacted(p, ev.ResponseElements, e.hmacKey)
 	if err != nil {
 		return nil, fmt.Errorf("responseElements: %w", err)
+	}
+	b.payload = p
+	var req, resp json.RawMessage
+	if nreq > 0 {
+		req = p[:nreq:nreq]
+	}
+	if len(p) > nreq {
+		resp = p[nreq:]
 	}
 	id, err := e.uuid()
 	if err != nil {
@@ -190,6 +215,8 @@ func (e *encoder) encodeEvent(ev *Event) ([]byte, error) {
 	if t.IsZero() {
 		t = e.now()
 	}
+	var uid UserIdentity
+	var res [4]Resource
 	r := Record{
 		EventVersion:       EventVersion,
 		EventTime:          t.UTC().Format(TimeLayout),
@@ -198,7 +225,7 @@ func (e *encoder) encodeEvent(ev *Event) ([]byte, error) {
 		AWSRegion:          firstNonEmpty(ev.Region, e.region),
 		SourceIPAddress:    ev.SourceIP,
 		UserAgent:          ev.UserAgent,
-		UserIdentity:       identity(ev),
+		UserIdentity:       identity(ev, &uid),
 		RequestParameters:  req,
 		ResponseElements:   resp,
 		ErrorCode:          ev.ErrorCode,
@@ -206,7 +233,7 @@ func (e *encoder) encodeEvent(ev *Event) ([]byte, error) {
 		RequestID:          ev.RequestID,
 		EventID:            id,
 		ReadOnly:           ev.ReadOnly,
-		Resources:          resources(ev.Resources),
+		Resources:          resources(res[:0], ev.Resources),
 		EventType:          EventTypeCall,
 		ManagementEvent:    true,
 		RecipientAccountID: recipient(ev, e.accountID),
@@ -222,16 +249,14 @@ func (e *encoder) encodeEvent(ev *Event) ([]byte, error) {
 			LatencyMicros: ev.Latency.Microseconds(),
 		},
 	}
-	b, err := marshalCompact(&r)
-	if err != nil {
-		return nil, err
+	body := appendRecord(b.body[:0], &r)
+	b.body = body
+	body, ok := bytes.CutSuffix(body, []byte("}}"))
+	if !ok {
+		panic("audit: internal error: encoded record does not end with additionalEventData")
 	}
-	body, ok := bytes.CutSuffix(b, []byte("}}"))
-	if !ok || len(body) > MaxRecordBytes-chainSuffixMax {
-		if !ok {
-			panic("audit: internal error: encoded record does not end with additionalEventData")
-		}
-		return nil, fmt.Errorf("%w: the record is %d bytes, more than %d", ErrInvalidEvent, len(b), MaxRecordBytes)
+	if len(body) > MaxRecordBytes-chainSuffixMax {
+		return nil, fmt.Errorf("%w: the record is %d bytes, more than %d", ErrInvalidEvent, len(body)+2, MaxRecordBytes)
 	}
 	return body, nil
 }
@@ -260,16 +285,18 @@ func recipient(ev *Event, def string) string {
 	return def
 }
 
-// identity derives CloudTrail's userIdentity.
-func identity(ev *Event) *UserIdentity {
+// identity derives CloudTrail's userIdentity, filling *u unless the event
+// carries its own.
+func identity(ev *Event, u *UserIdentity) *UserIdentity {
 	if ev.Identity != nil {
 		return ev.Identity
 	}
 	p := ev.Principal
 	if p == nil {
-		return &UserIdentity{Type: "Unknown"}
+		*u = UserIdentity{Type: "Unknown"}
+		return u
 	}
-	return &UserIdentity{
+	*u = UserIdentity{
 		Type:           string(p.Kind),
 		PrincipalID:    p.ID,
 		ARN:            p.ARN,
@@ -278,14 +305,14 @@ func identity(ev *Event) *UserIdentity {
 		UserName:       p.Name,
 		SessionContext: ev.Session,
 	}
+	return u
 }
 
-// resources turns ARNs into CloudTrail resource entries.
-func resources(arns []string) []Resource {
+// resources turns ARNs into CloudTrail resource entries appended to out.
+func resources(out []Resource, arns []string) []Resource {
 	if len(arns) == 0 {
 		return nil
 	}
-	out := make([]Resource, 0, len(arns))
 	for _, a := range arns {
 		if a == "" || a == "*" {
 			continue
@@ -300,8 +327,19 @@ func resources(arns []string) []Resource {
 // (AWS::SecretsManager::Secret, AWS::IAM::Role, Sigil::Image, ...), or
 // empty strings for what it does not recognise.
 func arnFacts(arn string) (account, typ string) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
+	// arn:partition:service:region:account:resource, the resource holding
+	// any further colons.
+	var parts [6]string
+	rest := arn
+	for i := range 5 {
+		j := strings.IndexByte(rest, ':')
+		if j < 0 {
+			return "", ""
+		}
+		parts[i], rest = rest[:j], rest[j+1:]
+	}
+	parts[5] = rest
+	if parts[0] != "arn" {
 		return "", ""
 	}
 	account = parts[4]
@@ -309,8 +347,40 @@ func arnFacts(arn string) (account, typ string) {
 	if i := strings.IndexAny(res, "/:"); i >= 0 {
 		res = res[:i]
 	}
+	if t := knownType(parts[2], res); t != "" {
+		return account, t
+	}
+	return account, deriveType(parts[2], res)
+}
+
+// knownType is deriveType's answer for the resource types sigil itself
+// names, without allocating; "" for others.
+func knownType(service, res string) string {
+	switch service + ":" + res {
+	case "secretsmanager:secret":
+		return "AWS::SecretsManager::Secret"
+	case "iam:role":
+		return "AWS::IAM::Role"
+	case "iam:user":
+		return "AWS::IAM::User"
+	case "iam:policy":
+		return "AWS::IAM::Policy"
+	case "iam:oidc-provider":
+		return "AWS::IAM::OIDCProvider"
+	case "iam:root":
+		return "AWS::IAM::Account"
+	case "sts:assumed-role":
+		return "AWS::STS::AssumedRole"
+	case "sigil:image":
+		return "Sigil::Image"
+	}
+	return ""
+}
+
+// deriveType spells the type of a resource of a service.
+func deriveType(service, res string) string {
 	ns, svc := "AWS", ""
-	switch parts[2] {
+	switch service {
 	case "secretsmanager":
 		svc = "SecretsManager"
 	case "iam":
@@ -320,16 +390,16 @@ func arnFacts(arn string) (account, typ string) {
 	case "sigil":
 		ns, svc = "Sigil", ""
 	default:
-		return account, ""
+		return ""
 	}
 	name := typeName(res)
 	if name == "" {
-		return account, ""
+		return ""
 	}
 	if svc == "" {
-		return account, ns + "::" + name
+		return ns + "::" + name
 	}
-	return account, ns + "::" + svc + "::" + name
+	return ns + "::" + svc + "::" + name
 }
 
 // typeName spells an ARN resource type as a CloudFormation type name.

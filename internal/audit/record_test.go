@@ -287,3 +287,18 @@ func TestHashValueNonString(t *testing.T) {
 		t.Fatalf("redact of plain JSON = %s, %v", got, err)
 	}
 }
+
+// TestKnownTypes: the allocation-free table agrees with the general rule.
+func TestKnownTypes(t *testing.T) {
+	for _, sr := range [][2]string{{"secretsmanager", "secret"}, {"iam", "role"}, {"iam", "user"}, {"iam", "policy"},
+		{"iam", "oidc-provider"}, {"iam", "root"}, {"sts", "assumed-role"}, {"sigil", "image"}} {
+		t.Run(sr[0]+":"+sr[1], func(t *testing.T) {
+			if got, want := knownType(sr[0], sr[1]), deriveType(sr[0], sr[1]); got != want || got == "" {
+				t.Fatalf("knownType = %q, deriveType = %q", got, want)
+			}
+		})
+	}
+	if knownType("iam", "group") != "" || deriveType("iam", "group") != "AWS::IAM::Group" {
+		t.Fatal("iam group")
+	}
+}
