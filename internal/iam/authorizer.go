@@ -44,6 +44,7 @@ type Engine struct {
 	src     PolicySource
 	log     *slog.Logger
 	denyAll *Policy
+	account string // the account whose root bypasses policy; "" when src does not say
 
 	// mu guards the compiled-document caches, keyed by document text: the
 	// same few resource and session policies are evaluated on every
@@ -69,14 +70,29 @@ func NewEngine(src PolicySource, log *slog.Logger) *Engine {
 	if err != nil {
 		panic("iam: internal error: the deny-all policy does not parse: " + err.Error())
 	}
-	return &Engine{src: src, log: log, denyAll: deny,
+	e := &Engine{src: src, log: log, denyAll: deny,
 		resource: map[string]*Policy{}, session: map[string]*Policy{}}
+	if a, ok := src.(interface{ AccountID() string }); ok {
+		e.account = a.AccountID()
+	}
+	return e
+}
+
+// root decides for the account root: only this account's root bypasses
+// policy. A root key of another account id (say, one orphaned by two
+// replicas bootstrapping at once) gets nothing.
+func (e *Engine) root(p *authn.Principal) Decision {
+	if e.account != "" && p.AccountID != e.account {
+		e.log.Warn("authorization: root key of another account refused", "principal", p.ARN)
+		return Decision{Reason: "implicit deny (root of another account)"}
+	}
+	return Decision{Allowed: true, Reason: "root"}
 }
 
 // Authorize implements Authorizer.
 func (e *Engine) Authorize(ctx context.Context, req Request) Decision {
 	if req.Principal.IsRoot() {
-		return Decision{Allowed: true, Reason: "root"}
+		return e.root(req.Principal)
 	}
 	set, d, ok := e.policySet(ctx, &req)
 	if !ok {
@@ -299,7 +315,7 @@ func (e *Engine) AuthorizeGrant(ctx context.Context, req Request, grant Grant) D
 	case grant == GrantNone:
 		return Decision{Reason: reasonImplicitDeny}
 	case req.Principal.IsRoot():
-		return Decision{Allowed: true, Reason: "root"}
+		return e.root(req.Principal)
 	case grant == GrantAccount:
 		return e.Authorize(ctx, req)
 	}

@@ -35,7 +35,28 @@ func imageWireError(err error) error {
 func (s *Server) handleRegisterImage(w http.ResponseWriter, r *http.Request) {
 	var req images.RegisterRequest
 	c := s.beginNative(w, r, "sigil:RegisterImageKey", false, &req)
-	if c == nil || !c.authorize(images.ResourceARN(s.cfg.Region, c.svc.account.ID, req.Repository)) {
+	if c == nil {
+		return
+	}
+	// A digest that already has a key (active, expired or replaced) is
+	// rebound to the new one: a reseal stops the current key, and revoking
+	// the digest is then authorized on the new key's repository. When the
+	// old key was registered for another repository the caller must be
+	// allowed to register keys there too, or anyone allowed one repository
+	// could disable other repositories' images by their (public) digests.
+	if images.ValidDigest(req.Digest) {
+		old, err := c.svc.images.KeyForDigest(r.Context(), req.Digest)
+		switch {
+		case err == nil && old.Repository != req.Repository:
+			if !c.authorize(images.ResourceARN(s.cfg.Region, c.svc.account.ID, old.Repository)) {
+				return
+			}
+		case err != nil && !errors.Is(err, images.ErrNotFound):
+			s.jsonError(w, r, err)
+			return
+		}
+	}
+	if !c.authorize(images.ResourceARN(s.cfg.Region, c.svc.account.ID, req.Repository)) {
 		return
 	}
 	resp, err := c.svc.images.Register(r.Context(), c.p.ARN, &req)

@@ -509,3 +509,60 @@ func TestImageAPIAuthorization(t *testing.T) {
 		})
 	}
 }
+
+// TestImageResealNeedsTheOldRepository checks that a reseal, which stops
+// the digest's current key, is authorized on that key's repository too: a
+// principal allowed to register keys for one repository must not disable
+// another repository's image by naming its digest.
+func TestImageResealNeedsTheOldRepository(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	ic := iam.NewFromConfig(e.srv.AWSConfig())
+	_, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("other-ci")})
+	mustOK(t, err)
+	const otherRepo = "registry.example.com/other/app"
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sigil:RegisterImageKey",`+
+		`"Resource":"arn:aws:sigil:%s:%s:image/%s"}]}`, e.srv.Config.Region, e.account, otherRepo)
+	_, err = ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("other-ci"), PolicyName: aws.String("seal"), PolicyDocument: aws.String(policy)})
+	mustOK(t, err)
+	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("other-ci")})
+	mustOK(t, err)
+	other := aws.Credentials{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey)}
+
+	victim := e.seal(e.roleARN, 0)
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	mustOK(t, err)
+	status, body := e.nativeAs(other, "/v1/images/register", images.RegisterRequest{Digest: victim.digest, Repository: otherRepo,
+		RoleARN: e.roleARN, PublicKey: base64.StdEncoding.EncodeToString(pub), Reseal: true})
+	if status == http.StatusOK || !strings.Contains(string(body), "AccessDenied") {
+		t.Fatalf("reseal of another repository's digest: %d %s, want AccessDeniedException", status, body)
+	}
+	if _, err := e.exchange(e.roleARN, victim.assertion(t, e.clock.Now())); err != nil {
+		t.Fatalf("the victim's key stopped working after a refused reseal: %v", err)
+	}
+
+	t.Run("register over another repository's expired key", func(t *testing.T) {
+		expired := e.seal(e.roleARN, 60)
+		e.clock.Advance(2 * time.Minute)
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		mustOK(t, err)
+		status, body := e.nativeAs(other, "/v1/images/register", images.RegisterRequest{Digest: expired.digest, Repository: otherRepo,
+			RoleARN: e.roleARN, PublicKey: base64.StdEncoding.EncodeToString(pub)})
+		if status == http.StatusOK || !strings.Contains(string(body), "AccessDenied") {
+			t.Fatalf("register over another repository's expired key: %d %s, want AccessDeniedException", status, body)
+		}
+	})
+	t.Run("reseal within the allowed repository", func(t *testing.T) {
+		d := sha256.Sum256([]byte("other image"))
+		digest := "sha256:" + hex.EncodeToString(d[:])
+		for _, reseal := range []bool{false, true} {
+			pub, _, err := ed25519.GenerateKey(rand.Reader)
+			mustOK(t, err)
+			status, body := e.nativeAs(other, "/v1/images/register", images.RegisterRequest{Digest: digest, Repository: otherRepo,
+				RoleARN: e.roleARN, PublicKey: base64.StdEncoding.EncodeToString(pub), Reseal: reseal})
+			if status != http.StatusOK {
+				t.Fatalf("register (reseal %v) on the allowed repository: %d %s", reseal, status, body)
+			}
+		}
+	})
+}

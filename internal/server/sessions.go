@@ -39,6 +39,14 @@ func (s *Server) handleRevokeSessions(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, awsproto.InvalidParameter("give exactly one of roleArn and sessionId"))
 		return
 	}
+	// A role revocation is never shortened by a later one, so a time in
+	// the future would refuse every new session of the role until then,
+	// with no way to take it back.
+	if req.Before != nil && req.Before.After(s.now()) {
+		s.jsonError(w, r, awsproto.InvalidParameter("before %s is in the future: a revocation cannot be undone, so it may only name a time that has passed",
+			req.Before.UTC().Format(time.RFC3339)))
+		return
+	}
 	resource := req.RoleARN
 	if resource == "" {
 		resource = "*"

@@ -135,3 +135,27 @@ func TestWorkloadIdentityRejections(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeSessionsRefusesAFutureTime checks that a role revocation may
+// not name a future time: revocations are never shortened, so one in the
+// future would lock the role out of new sessions until then.
+func TestRevokeSessionsRefusesAFutureTime(t *testing.T) {
+	srv, issuer, roleARN := scenario(t)
+	root := &aws.Credentials{AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey}
+	future := time.Now().Add(24 * time.Hour)
+	code, body := sysCall(t, srv.URL(), "/v1/sessions/revoke", server.RevokeSessionsRequest{RoleARN: roleARN, Before: &future}, nil, root)
+	if code == 200 || !strings.Contains(body, "InvalidParameterException") {
+		t.Fatalf("revoke before tomorrow: %d %s, want InvalidParameterException", code, body)
+	}
+	_, err := anonymousSTS(srv).AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{
+		RoleArn: aws.String(roleARN), RoleSessionName: aws.String("pod-2"),
+		WebIdentityToken: aws.String(issuer.MintToken(testutil.TokenNamespace("default"), testutil.TokenServiceAccount("my-app"), testutil.TokenAudience("sts.amazonaws.com"))),
+	})
+	if err != nil {
+		t.Fatalf("a new session after the refused revocation: %v", err)
+	}
+	past := time.Now().Add(-time.Minute)
+	if code, body := sysCall(t, srv.URL(), "/v1/sessions/revoke", server.RevokeSessionsRequest{RoleARN: roleARN, Before: &past}, nil, root); code != 200 {
+		t.Fatalf("revoke before a minute ago: %d %s", code, body)
+	}
+}

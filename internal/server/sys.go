@@ -131,8 +131,9 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 		clear(b)
 	}
 	s.log.Info("keyring initialised with shamir shares", "shares", req.Shares, "threshold", req.Threshold)
-	// InitShamir leaves the barrier unsealed: finish start-up now.
-	if err := s.afterUnseal(r.Context()); err != nil {
+	// InitShamir leaves the barrier unsealed: finish start-up now, even if
+	// the client goes away, so the shares just made are never orphaned.
+	if err := s.afterUnseal(context.WithoutCancel(r.Context())); err != nil {
 		s.jsonError(w, r, err)
 		return
 	}
@@ -183,7 +184,7 @@ func (s *Server) handleUnseal(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if unsealed {
-			if err := s.afterUnseal(r.Context()); err != nil {
+			if err := s.afterUnseal(context.WithoutCancel(r.Context())); err != nil {
 				s.jsonError(w, r, err)
 				return
 			}

@@ -94,11 +94,16 @@ func (s *Service) assumeRole(ctx context.Context, inv *invocation) (any, error) 
 
 	chained := caller.Kind == authn.KindAssumedRole && caller.Session != nil
 	sourceIdentity := deref(in.SourceIdentity)
+	// imageDigest is the sealed image a chain started from: the chained
+	// session carries it, so revoking the image stops the whole chain.
+	var imageDigest string
 	if chained {
 		prev, err := s.callerSession(inv.c)
 		if err != nil {
 			return nil, err
 		}
+		imageDigest = prev.imageDigest
+		inv.imageDigest = imageDigest
 		if tags, transitive, err = inheritTags(prev, tags, transitive); err != nil {
 			return nil, err
 		}
@@ -169,7 +174,7 @@ func (s *Service) assumeRole(ctx context.Context, inv *invocation) (any, error) 
 	}
 	is, err := s.issue(inv.now, &issueRequest{role: role, sessionName: in.RoleSessionName,
 		sourceIdentity: sourceIdentity, policy: policy, policyARNs: arns, tags: tags, transitive: transitive,
-		duration: duration})
+		duration: duration, imageDigest: imageDigest})
 	if err != nil {
 		return nil, err
 	}

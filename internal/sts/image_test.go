@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sigil.dev/sigil/internal/awsproto"
+	"sigil.dev/sigil/internal/iam"
 	"sigil.dev/sigil/internal/images"
 	"sigil.dev/sigil/internal/sts"
 	"sigil.dev/sigil/internal/testutil"
@@ -106,5 +107,40 @@ func TestImageReplayAcrossServices(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "was already used") {
 		t.Fatal("the server log does not say the jti was replayed")
+	}
+}
+
+// TestImageRevocationStopsChainedSessions: a session that an image's
+// session obtained with AssumeRole (role chaining) carries the image's
+// digest, so revoking the image stops it too.
+func TestImageRevocationStopsChainedSessions(t *testing.T) {
+	h, reg, bi := imageSetup(t, nil)
+	ctx := context.Background()
+	f := bi.form(t)
+	resp, err := h.sts.Handle(ctx, &sts.Call{Action: f.Action(), Form: f})
+	mustNoErr(t, err)
+	id, token := sts.SessionOf(resp)
+	p, err := h.sts.Principal(ctx, id, token)
+	mustNoErr(t, err)
+
+	next, err := h.ents.CreateRole(ctx, iam.NewRole{Name: "chained", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+		`"Principal":{"AWS":"` + bi.role + `"},"Action":"sts:AssumeRole"}]}`})
+	mustNoErr(t, err)
+	form := awsproto.Values{"Action": "AssumeRole", "Version": sts.APIVersion, "RoleArn": next.ARN, "RoleSessionName": "chain"}
+	resp, err = h.sts.Handle(ctx, &sts.Call{Action: "AssumeRole", Form: form, Principal: p, SessionToken: token})
+	mustNoErr(t, err)
+	cid, ctoken := sts.SessionOf(resp)
+	cp, err := h.sts.Principal(ctx, cid, ctoken)
+	mustNoErr(t, err)
+	k, err := reg.Key(ctx, bi.keyID)
+	mustNoErr(t, err)
+	if cp.Session.ImageDigest != k.Digest {
+		t.Fatalf("the chained session names image %q, want %q", cp.Session.ImageDigest, k.Digest)
+	}
+
+	_, err = reg.Revoke(ctx, k.Digest, "test", "root")
+	mustNoErr(t, err)
+	if _, err := h.sts.Principal(ctx, cid, ctoken); !errors.Is(err, sts.ErrRevokedSession) {
+		t.Fatalf("the chained session after the image's revocation: err = %v, want ErrRevokedSession", err)
 	}
 }
