@@ -56,7 +56,7 @@ AWS="$AWS" bash ./e2e/iam.sh
 echo "-- STS: workload identity with the aws CLI and boto3"
 SIGIL_E2E_WORK="$work" AWS="$AWS" bash ./e2e/sts.sh
 echo "-- sealed image pipeline (its own server): seal, credential_process with the app and the aws CLI, revoke"
-AWS="$AWS" PY="$PY" bash ./examples/ecommerce/pipeline.sh
+env -u SIGIL_ENDPOINT -u AWS_SHARED_CREDENTIALS_FILE AWS="$AWS" PY="$PY" bash ./examples/ecommerce/pipeline.sh
 
 # The planted value must not appear anywhere on disk or in the server log.
 if grep -rqa 'e2e-planted-s3cr3t-7d1f' "$work/data" "$work/server.log"; then
