@@ -48,7 +48,8 @@ func newSealCmd() *cobra.Command {
 fresh Ed25519 private key. It labels the image config (dev.sigil.key-id,
 dev.sigil.bootstrap) and sets SIGIL_BOOTSTRAP, registers the public key with
 the server bound to the sealed image's digest, then writes or pushes the
-image. The CI needs only sigil:RegisterImageKey; the private key is never
+image. The CI needs only sigil:RegisterImageKey on the repository and
+iam:PassRole on the role; the private key is never
 printed, logged or sent anywhere. If writing fails, the key is deregistered.
 
 An already-sealed image is refused unless --reseal: then its seal layer is

@@ -59,6 +59,13 @@ func (s *Server) handleRegisterImage(w http.ResponseWriter, r *http.Request) {
 	if !c.authorize(images.ResourceARN(s.cfg.Region, c.svc.account.ID, req.Repository)) {
 		return
 	}
+	// Binding a key to a role hands the role to whoever runs the image, as
+	// passing a role to a service does in AWS: the caller must be allowed
+	// iam:PassRole on it, or anyone allowed to seal any repository could
+	// take a role that trusts sigil:image without a repository condition.
+	if !c.authorizeAs("iam:PassRole", req.RoleARN) {
+		return
+	}
 	resp, err := c.svc.images.Register(r.Context(), c.p.ARN, &req)
 	c.finish(resp, imageWireError(err))
 }

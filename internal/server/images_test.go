@@ -472,9 +472,10 @@ func TestImageAPIAuthorization(t *testing.T) {
 	ic := iam.NewFromConfig(e.srv.AWSConfig())
 	_, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("ci")})
 	mustOK(t, err)
-	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sigil:RegisterImageKey",`+
+	// First without iam:PassRole on the role: registering is refused.
+	registerOnly := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sigil:RegisterImageKey",`+
 		`"Resource":"arn:aws:sigil:%s:%s:image/%s"}]}`, e.srv.Config.Region, e.account, imgRepo)
-	_, err = ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("ci"), PolicyName: aws.String("seal"), PolicyDocument: aws.String(policy)})
+	_, err = ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("ci"), PolicyName: aws.String("seal"), PolicyDocument: aws.String(registerOnly)})
 	mustOK(t, err)
 	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("ci")})
 	mustOK(t, err)
@@ -486,6 +487,12 @@ func TestImageAPIAuthorization(t *testing.T) {
 		return e.nativeAs(ci, "/v1/images/register", images.RegisterRequest{Digest: "sha256:" + hex.EncodeToString(d[:]),
 			Repository: repo, RoleARN: e.roleARN, PublicKey: base64.StdEncoding.EncodeToString(pub)})
 	}
+	if status, body := register(imgRepo); status != http.StatusBadRequest || !strings.Contains(string(body), "iam:PassRole") {
+		t.Fatalf("register without iam:PassRole on the role: %d %s", status, body)
+	}
+	policy := passRolePolicy(e.srv.Config.Region, e.account, imgRepo)
+	_, err = ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("ci"), PolicyName: aws.String("seal"), PolicyDocument: aws.String(policy)})
+	mustOK(t, err)
 	if status, body := register(imgRepo); status != http.StatusOK {
 		t.Fatalf("register on the allowed repository: %d %s", status, body)
 	}
@@ -521,8 +528,7 @@ func TestImageResealNeedsTheOldRepository(t *testing.T) {
 	_, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("other-ci")})
 	mustOK(t, err)
 	const otherRepo = "registry.example.com/other/app"
-	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sigil:RegisterImageKey",`+
-		`"Resource":"arn:aws:sigil:%s:%s:image/%s"}]}`, e.srv.Config.Region, e.account, otherRepo)
+	policy := passRolePolicy(e.srv.Config.Region, e.account, otherRepo)
 	_, err = ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("other-ci"), PolicyName: aws.String("seal"), PolicyDocument: aws.String(policy)})
 	mustOK(t, err)
 	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("other-ci")})
@@ -565,4 +571,12 @@ func TestImageResealNeedsTheOldRepository(t *testing.T) {
 			}
 		}
 	})
+}
+
+// passRolePolicy allows registering image keys for repo and passing the
+// test role to them.
+func passRolePolicy(region, account, repo string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sigil:RegisterImageKey",`+
+		`"Resource":"arn:aws:sigil:%s:%s:image/%s"},`+
+		`{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::%s:role/app"}]}`, region, account, repo, account)
 }

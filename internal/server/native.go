@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"sigil.dev/sigil/internal/audit"
@@ -79,6 +80,16 @@ func (c *nativeCall) authorize(resource string) bool {
 	return false
 }
 
+// authorizeAs is authorize for another action than the call's own (a
+// second permission the operation needs, such as iam:PassRole).
+func (c *nativeCall) authorizeAs(action, resource string) bool {
+	own := c.action
+	c.action = action
+	ok := c.authorize(resource)
+	c.action = own
+	return ok
+}
+
 // finish audits the outcome and writes resp or err. When the audit log
 // cannot record a change, the change has happened but its answer is
 // withheld (ServiceUnavailable), as for every other API.
@@ -107,7 +118,7 @@ func (c *nativeCall) record(e *awsproto.Error) error {
 		UserAgent: c.r.UserAgent(),
 		Principal: c.p,
 		Source:    "sigil",
-		Action:    c.action[len("sigil:"):],
+		Action:    c.action[strings.IndexByte(c.action, ':')+1:],
 		Allowed:   c.decision.Allowed,
 		Reason:    c.decision.Reason,
 		Policy:    c.decision.Policy,
