@@ -88,8 +88,8 @@ type services struct {
 	sts     *sts.Service
 	images  *images.Registry
 	authz   iam.Authorizer
-	// stop ends the background work started at unseal.
-	stop context.CancelFunc
+	// stop ends the background work started at unseal and waits for it.
+	stop func()
 }
 
 // New opens the data directory and store and, unless the key provider is
@@ -256,10 +256,14 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		alog.Close()
 		return err
 	}
-	bg, stop := context.WithCancel(context.Background())
-	go stsSvc.Run(bg)
-	go imgs.Run(bg)
-	go s.purgeLoop(bg, sec)
+	bg, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { stsSvc.Run(bg) })
+	wg.Go(func() { imgs.Run(bg) })
+	wg.Go(func() { s.purgeLoop(bg, sec) })
+	// stop ends the background work and waits for it, so nothing writes
+	// to the store after Close closes it.
+	stop := func() { cancel(); wg.Wait() }
 	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, sts: stsSvc, images: imgs, authz: authz, stop: stop})
 	s.metrics.sealed.Set(0)
 	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
