@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 	"unicode"
 
@@ -86,7 +85,7 @@ func (r *Registry) Revoke(ctx context.Context, digest, reason, by string) (*Revo
 			return err
 		}
 		v.Put(revokedPrefix+digest, b)
-		return bumpGeneration(v)
+		return store.Bump(v, revocationGenKey)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoking %s: %w", digest, err)
@@ -105,22 +104,6 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-// bumpGeneration increments the revocation counter inside v.
-func bumpGeneration(v *store.View) error {
-	n := int64(0)
-	e, err := v.Get(revocationGenKey)
-	switch {
-	case err == nil:
-		if n, err = strconv.ParseInt(string(e.Value), 10, 64); err != nil {
-			return fmt.Errorf("decoding %s: %w", revocationGenKey, err)
-		}
-	case !errors.Is(err, store.ErrNotFound):
-		return err
-	}
-	v.Put(revocationGenKey, []byte(strconv.FormatInt(n+1, 10)))
-	return nil
 }
 
 // syncRevocations rebuilds the snapshot when the generation changed.

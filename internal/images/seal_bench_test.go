@@ -39,7 +39,7 @@ func BenchmarkSealOCILayout(b *testing.B) {
 	b.Run("seal", func(b *testing.B) {
 		b.SetBytes(layerSize * layers)
 		dst := b.TempDir()
-		reg := newStubRegistrar()
+		reg := newFakeRegistrar()
 		i := 0
 		for b.Loop() {
 			o := baseOptions(mustRef(b, "oci:"+src), mustRef(b, "oci:"+filepath.Join(dst, "seal"+strconv.Itoa(i))), reg)

@@ -17,9 +17,9 @@ import (
 
 const testRole = "arn:aws:iam::123456789012:role/app"
 
-// stubRegistrar records registrations like the server would, deriving key
+// fakeRegistrar records registrations like the server would, deriving key
 // ids and the audience as the contract says.
-type stubRegistrar struct {
+type fakeRegistrar struct {
 	mu           sync.Mutex
 	active       map[string]RegisterRequest // by key id
 	requests     []RegisterRequest
@@ -31,11 +31,11 @@ type stubRegistrar struct {
 	keyID        func(RegisterRequest) string // overrides the derived id
 }
 
-func newStubRegistrar() *stubRegistrar {
-	return &stubRegistrar{active: map[string]RegisterRequest{}}
+func newFakeRegistrar() *fakeRegistrar {
+	return &fakeRegistrar{active: map[string]RegisterRequest{}}
 }
 
-func (s *stubRegistrar) RegisterImageKey(_ context.Context, reg RegisterRequest) (*RegisterResponse, error) {
+func (s *fakeRegistrar) RegisterImageKey(_ context.Context, reg RegisterRequest) (*RegisterResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, reg)
@@ -58,7 +58,7 @@ func (s *stubRegistrar) RegisterImageKey(_ context.Context, reg RegisterRequest)
 		Audience: SealAudience("123456789012"), Issuer: ImageIssuer}, nil
 }
 
-func (s *stubRegistrar) DeregisterImageKey(_ context.Context, id string) error {
+func (s *fakeRegistrar) DeregisterImageKey(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.active[id]; !ok {
@@ -69,7 +69,7 @@ func (s *stubRegistrar) DeregisterImageKey(_ context.Context, id string) error {
 	return nil
 }
 
-func (s *stubRegistrar) RevokeImage(_ context.Context, digest, _ string) error {
+func (s *fakeRegistrar) RevokeImage(_ context.Context, digest, _ string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failRevoke != nil {
@@ -82,7 +82,7 @@ func (s *stubRegistrar) RevokeImage(_ context.Context, digest, _ string) error {
 // registerOnly hides RevokeImage, like a client that cannot revoke.
 type registerOnly struct{ KeyRegistrar }
 
-func (s *stubRegistrar) activeKeys() map[string]RegisterRequest {
+func (s *fakeRegistrar) activeKeys() map[string]RegisterRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]RegisterRequest{}

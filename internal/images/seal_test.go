@@ -60,7 +60,7 @@ func readLayoutImage(t testing.TB, dir string, d string) v1.Image {
 // registration: original layers unchanged, one new layer holding exactly
 // the bootstrap file (0400, uid:gid) and its directories, labels and env
 // set, the registered digest and key matching.
-func checkSealed(t *testing.T, orig, sealed v1.Image, reg *stubRegistrar, res *SealResult, uid int) *Bootstrap {
+func checkSealed(t *testing.T, orig, sealed v1.Image, reg *fakeRegistrar, res *SealResult, uid int) *Bootstrap {
 	t.Helper()
 	od, sd := layerDigests(t, orig), layerDigests(t, sealed)
 	if len(sd) != len(od)+1 || !slices.Equal(sd[:len(od)], od) {
@@ -142,7 +142,7 @@ func TestSealOCILayout(t *testing.T) {
 			if _, tag, ok := strings.Cut(tc.dst, ":"); ok {
 				dstRef += ":" + tag
 			}
-			reg := newStubRegistrar()
+			reg := newFakeRegistrar()
 			o := baseOptions(mustRef(t, srcRef), mustRef(t, dstRef), reg)
 			o.UID, o.GID = tc.uid, tc.uid
 			res, err := Seal(context.Background(), o)
@@ -183,7 +183,7 @@ func TestSealDockerArchiveRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "out.tar")
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	o := baseOptions(mustRef(t, "docker-archive:"+src), mustRef(t, "docker-archive:"+dst+":registry.example.com/team/app:sealed"), reg)
 	o.Repository = "" // derived from the destination's name
 	res, err := Seal(context.Background(), o)
@@ -222,7 +222,7 @@ func TestSealRegistryPush(t *testing.T) {
 	if err := remote.Write(src, orig); err != nil {
 		t.Fatal(err)
 	}
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	o := baseOptions(mustRef(t, host+"/team/app:1.0"), mustRef(t, host+"/team/app:1.0-sealed"), reg)
 	o.Repository, o.Remote = "", remoteOpts()
 	res, err := Seal(context.Background(), o)
@@ -285,7 +285,7 @@ func TestSealFailedWriteLeavesNoKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			pushing.Store(true)
-			reg := newStubRegistrar()
+			reg := newFakeRegistrar()
 			o := baseOptions(mustRef(t, host+"/team/app:1.0"), mustRef(t, host+"/team/app:sealed"), reg)
 			_, err := Seal(context.Background(), o)
 			if err == nil {
@@ -315,7 +315,7 @@ func TestSealFailedWriteLeavesNoKey(t *testing.T) {
 func TestSealRegisterFailureWritesNothing(t *testing.T) {
 	src := writeLayout(t, testImage(t, 512, 1), "")
 	dst := filepath.Join(t.TempDir(), "out")
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	reg.failRegister = errors.New("AccessDeniedException: not allowed")
 	_, err := Seal(context.Background(), baseOptions(mustRef(t, "oci:"+src), mustRef(t, "oci:"+dst), reg))
 	if err == nil || !strings.Contains(err.Error(), "AccessDeniedException") {
@@ -328,7 +328,7 @@ func TestSealRegisterFailureWritesNothing(t *testing.T) {
 
 func TestSealLostRegisterAnswerLeavesNoKey(t *testing.T) {
 	src := writeLayout(t, testImage(t, 512, 1), "")
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	reg.loseAnswer = true
 	_, err := Seal(context.Background(), baseOptions(mustRef(t, "oci:"+src), mustRef(t, "oci:"+t.TempDir()+"/out"), reg))
 	if err == nil {
@@ -341,7 +341,7 @@ func TestSealLostRegisterAnswerLeavesNoKey(t *testing.T) {
 
 func TestSealRegistrationMismatchRollsBack(t *testing.T) {
 	src := writeLayout(t, testImage(t, 512, 1), "")
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	reg.keyID = func(RegisterRequest) string { return "img-aaaaaaaaaaaaaaaaaaaaaaaaaa" }
 	_, err := Seal(context.Background(), baseOptions(mustRef(t, "oci:"+src), mustRef(t, "oci:"+t.TempDir()+"/out"), reg))
 	if !errors.Is(err, ErrRegistrationMismatch) {
@@ -356,7 +356,7 @@ func TestSealAlreadySealed(t *testing.T) {
 	orig := testImage(t, 1024, 2)
 	src := writeLayout(t, orig, "")
 	once := filepath.Join(t.TempDir(), "once")
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	first, err := Seal(context.Background(), baseOptions(mustRef(t, "oci:"+src), mustRef(t, "oci:"+once), reg))
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +408,7 @@ func TestSealAlreadySealed(t *testing.T) {
 func TestResealWithoutRevoke(t *testing.T) {
 	src := writeLayout(t, testImage(t, 512, 1), "")
 	once := filepath.Join(t.TempDir(), "once")
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	first, err := Seal(context.Background(), baseOptions(mustRef(t, "oci:"+src), mustRef(t, "oci:"+once), reg))
 	if err != nil {
 		t.Fatal(err)
@@ -449,7 +449,7 @@ func TestSealIndex(t *testing.T) {
 	if err := remote.WriteIndex(src, idx); err != nil {
 		t.Fatal(err)
 	}
-	reg := newStubRegistrar()
+	reg := newFakeRegistrar()
 	o := baseOptions(mustRef(t, host+"/team/app:multi"), mustRef(t, host+"/team/app:multi-sealed"), reg)
 	o.Repository = "registry.example.com/team/app" // the repository the keys bind to, explicitly
 	res, err := Seal(context.Background(), o)
@@ -526,7 +526,7 @@ func TestSealOptionsRejected(t *testing.T) {
 		{"no repository for a layout", func(o *SealOptions) { o.Repository = "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := baseOptions(src, src, newStubRegistrar())
+			o := baseOptions(src, src, newFakeRegistrar())
 			tc.edit(&o)
 			if _, err := Seal(context.Background(), o); !errors.Is(err, ErrInvalidSealOptions) {
 				t.Errorf("err = %v, want ErrInvalidSealOptions", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -175,4 +176,23 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
+}
+
+// Bump changes the value at key inside v, so its revision moves: a
+// generation counter that other replicas poll with one Get and compare by
+// revision (the value is a decimal count, kept only for people reading
+// the store). A value that is not a count is an error.
+func Bump(v *View, key string) error {
+	n := int64(0)
+	e, err := v.Get(key)
+	switch {
+	case err == nil:
+		if n, err = strconv.ParseInt(string(e.Value), 10, 64); err != nil {
+			return fmt.Errorf("decoding counter %s: %w", key, err)
+		}
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	v.Put(key, []byte(strconv.FormatInt(n+1, 10)))
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -188,5 +189,33 @@ func TestUpdateStopsWhenContextEnds(t *testing.T) {
 	}
 	if e, err := s.Get(t.Context(), "k"); err != nil || string(e.Value) != "other" {
 		t.Fatalf("k = %q, %v; want the interloper's value", e.Value, err)
+	}
+}
+
+func TestBumpMovesTheRevision(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	var revs []int64
+	for i := 0; i < 3; i++ {
+		if _, err := store.Update(ctx, s, func(v *store.View) error { return store.Bump(v, "gen") }); err != nil {
+			t.Fatal(err)
+		}
+		e, err := s.Get(ctx, "gen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(e.Value) != strconv.Itoa(i+1) {
+			t.Fatalf("counter = %q, want %d", e.Value, i+1)
+		}
+		revs = append(revs, e.Revision)
+	}
+	if !(revs[0] < revs[1] && revs[1] < revs[2]) {
+		t.Fatalf("revisions did not move: %v", revs)
+	}
+	if _, err := s.Put(ctx, "gen", []byte("not a number")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(ctx, s, func(v *store.View) error { return store.Bump(v, "gen") }); err == nil {
+		t.Fatal("bumping a value that is not a count succeeded")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -159,28 +158,12 @@ func (s *Service) writeRevocation(ctx context.Context, key string, change func(h
 			return err
 		}
 		v.Put(key, b)
-		return bumpGeneration(v)
+		return store.Bump(v, revocationGenKey)
 	})
 	if err != nil {
 		return err
 	}
 	return s.syncRevocations(ctx)
-}
-
-// bumpGeneration increments the revocation counter inside v.
-func bumpGeneration(v *store.View) error {
-	n := int64(0)
-	e, err := v.Get(revocationGenKey)
-	switch {
-	case err == nil:
-		if n, err = strconv.ParseInt(string(e.Value), 10, 64); err != nil {
-			return fmt.Errorf("decoding %s: %w", revocationGenKey, err)
-		}
-	case !errors.Is(err, store.ErrNotFound):
-		return err
-	}
-	v.Put(revocationGenKey, []byte(strconv.FormatInt(n+1, 10)))
-	return nil
 }
 
 // syncRevocations rebuilds the snapshot when the generation changed.
@@ -270,7 +253,7 @@ func (s *Service) collectRevocations(ctx context.Context) error {
 			}
 			v.Delete(o.key)
 		}
-		return bumpGeneration(v)
+		return store.Bump(v, revocationGenKey)
 	})
 	if err != nil {
 		return fmt.Errorf("dropping expired revocations: %w", err)
