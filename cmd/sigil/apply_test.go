@@ -15,19 +15,19 @@ import (
 
 	"sigil.dev/sigil/internal/apply"
 	"sigil.dev/sigil/internal/server"
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // applyTestServer starts a server and isolates the test from the
 // developer's AWS environment, so that only --credentials-file signs.
-func applyTestServer(t *testing.T) (*testutil.Server, []string) {
+func applyTestServer(t *testing.T) (*testserver.Server, []string) {
 	t.Helper()
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	conn := []string{"--endpoint", srv.URL(), "--region", srv.Config.Region,
 		"--credentials-file", filepath.Join(srv.Config.DataDir, server.RootCredentialsFile)}
 	return srv, conn

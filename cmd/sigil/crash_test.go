@@ -19,6 +19,7 @@ import (
 
 	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // buildSigil builds the real binary once per test.
@@ -71,8 +72,8 @@ func TestCrashKeepsEveryAcknowledgedAuditRecord(t *testing.T) {
 	bin := buildSigil(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	cmd, url := startSigil(t, bin, dataDir)
-	id, secret := testutil.ReadCredentials(t, filepath.Join(dataDir, "root.credentials"))
-	sm := secretsmanager.NewFromConfig(testutil.AWSConfigFor(url, "us-east-1", id, secret, ""))
+	id, secret := testserver.ReadCredentials(t, filepath.Join(dataDir, "root.credentials"))
+	sm := secretsmanager.NewFromConfig(testserver.AWSConfigFor(url, "us-east-1", id, secret, ""))
 	ctx := context.Background()
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("crash/db"), SecretString: aws.String("v")}); err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func TestCrashKeepsEveryAcknowledgedAuditRecord(t *testing.T) {
 
 	// The restarted server continues the chain, and the whole log verifies.
 	cmd2, url2 := startSigil(t, bin, dataDir)
-	sm2 := secretsmanager.NewFromConfig(testutil.AWSConfigFor(url2, "us-east-1", id, secret, ""))
+	sm2 := secretsmanager.NewFromConfig(testserver.AWSConfigFor(url2, "us-east-1", id, secret, ""))
 	if _, err := sm2.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("crash/db")}); err != nil {
 		t.Fatal(err)
 	}

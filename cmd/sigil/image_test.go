@@ -16,7 +16,7 @@ import (
 
 	"sigil.dev/sigil/internal/images"
 	"sigil.dev/sigil/internal/server"
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // runImage runs `sigil image ARGS...` and returns stdout and the error.
@@ -33,7 +33,7 @@ func runImage(t *testing.T, args ...string) (string, error) {
 }
 
 func TestImageListAndRevokeCmd(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")

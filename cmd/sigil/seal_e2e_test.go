@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 	"sigil.dev/sigil/sdk/sigilcreds"
 )
 
@@ -81,7 +82,7 @@ func TestSealExchangeEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(credsOut), &cp); err != nil || cp.Version != 1 || cp.SessionToken == "" {
 		t.Fatalf("credential_process output %q: %v", credsOut, err)
 	}
-	app := secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), srv.Config.Region, cp.AccessKeyID, cp.SecretAccessKey, cp.SessionToken))
+	app := secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), srv.Config.Region, cp.AccessKeyID, cp.SecretAccessKey, cp.SessionToken))
 	got, err := app.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/db")})
 	if err != nil || *got.SecretString != `{"password":"db-pass-1"}` {
 		t.Fatalf("reading the allowed secret: %v", err)

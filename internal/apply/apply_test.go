@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // env is a running server and clients for it, signed as root.
 type env struct {
-	srv *testutil.Server
+	srv *testserver.Server
 	c   Clients
 	iam *iam.Client
 	sm  *secretsmanager.Client
@@ -28,7 +28,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	cfg := srv.AWSConfig()
 	e := &env{srv: srv, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
 	e.c = Clients{IAM: e.iam, SecretsManager: e.sm, Region: cfg.Region}

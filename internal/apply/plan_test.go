@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 func TestConflicts(t *testing.T) {
@@ -88,7 +88,7 @@ func TestAccountLookup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := testutil.AWSConfigFor(e.srv.URL(), e.c.Region, aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+		cfg := testserver.AWSConfigFor(e.srv.URL(), e.c.Region, aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
 		c := Clients{IAM: iam.NewFromConfig(cfg), Region: e.c.Region}
 		p, err := Plan(ctx, c, f, Options{})
 		if err != nil || p.Account != want {
@@ -111,7 +111,7 @@ func TestAccountLookup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := testutil.AWSConfigFor(e.srv.URL(), e.c.Region, aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+		cfg := testserver.AWSConfigFor(e.srv.URL(), e.c.Region, aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
 		_, err = Plan(ctx, Clients{IAM: iam.NewFromConfig(cfg), Region: e.c.Region}, f, Options{})
 		if !errors.Is(err, ErrNoAccount) {
 			t.Errorf("Plan without iam:GetUser: %v, want ErrNoAccount", err)

@@ -16,10 +16,11 @@ import (
 	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/server"
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // records returns every event record of the server's audit log.
-func records(t *testing.T, srv *testutil.Server) []audit.Record {
+func records(t *testing.T, srv *testserver.Server) []audit.Record {
 	t.Helper()
 	var out []audit.Record
 	if err := audit.Query(srv.Config.AuditDir, audit.Filter{}, func(r audit.Record) error {
@@ -32,7 +33,7 @@ func records(t *testing.T, srv *testutil.Server) []audit.Record {
 }
 
 func TestAuditRecordsEveryDecision(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	root := secretsmanager.NewFromConfig(srv.AWSConfig())
 	if _, err := root.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("audit/db"), SecretString: aws.String("v")}); err != nil {
@@ -69,7 +70,7 @@ func TestAuditRecordsEveryDecision(t *testing.T) {
 }
 
 func TestAuditNeverHoldsSecretValues(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	const planted = "audit-planted-c0ffee-value"
 	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
@@ -112,7 +113,7 @@ func TestAuditFailsClosed(t *testing.T) {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	srv := testutil.StartServer(t, testutil.WithConfig(func(c *server.Config) { c.AuditDir = filepath.Join(mnt, "audit") }))
+	srv := testserver.StartServer(t, testserver.WithConfig(func(c *server.Config) { c.AuditDir = filepath.Join(mnt, "audit") }))
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("fc/db"), SecretString: aws.String("v")}); err != nil {
@@ -155,7 +156,7 @@ func TestAuditFailsClosed(t *testing.T) {
 }
 
 func TestAuditQueryAPI(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	root := &aws.Credentials{AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey}
 	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
 	sm.ListSecrets(context.Background(), &secretsmanager.ListSecretsInput{})

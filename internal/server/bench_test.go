@@ -18,14 +18,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"sigil.dev/sigil/internal/server"
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // BenchmarkGetSecretValueHandler measures the server side of one signed
 // GetSecretValue (SigV4 verification, authorization, two store reads and
 // barrier opens, JSON) through the full handler, without the network.
 func BenchmarkGetSecretValueHandler(b *testing.B) {
-	srv := testutil.StartServer(b, func(c *server.Config, o *server.Options) {
+	srv := testserver.StartServer(b, func(c *server.Config, o *server.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	})
 	ctx := context.Background()

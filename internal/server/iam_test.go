@@ -13,13 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // newUser creates an IAM user with an access key and the given inline
 // policy, through the real IAM API, and returns a Secrets Manager client
 // signed with the user's key.
-func newUser(t *testing.T, srv *testutil.Server, ic *iam.Client, name, policy string) *secretsmanager.Client {
+func newUser(t *testing.T, srv *testserver.Server, ic *iam.Client, name, policy string) *secretsmanager.Client {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
@@ -34,12 +34,12 @@ func newUser(t *testing.T, srv *testutil.Server, ic *iam.Client, name, policy st
 	if err != nil {
 		t.Fatal(err)
 	}
-	return secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1",
+	return secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1",
 		aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), ""))
 }
 
 func TestIAMUsersArePolicyBound(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	ic := iam.NewFromConfig(srv.AWSConfig())
 	root := secretsmanager.NewFromConfig(srv.AWSConfig())
@@ -134,7 +134,7 @@ func TestIAMUsersArePolicyBound(t *testing.T) {
 }
 
 func TestIAMQueryErrors(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	ic := iam.NewFromConfig(srv.AWSConfig())
 	_, err := ic.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("missing")})
@@ -147,7 +147,7 @@ func TestIAMQueryErrors(t *testing.T) {
 	if !errors.As(err, &mpd) {
 		t.Fatalf("policy without Resource: %v", err)
 	}
-	bad := iam.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", srv.AccessKeyID, "wrong-wrong-wrong-wrong-wrong-wrong-wron", ""))
+	bad := iam.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", srv.AccessKeyID, "wrong-wrong-wrong-wrong-wrong-wrong-wron", ""))
 	if _, err := bad.ListRoles(ctx, &iam.ListRolesInput{}); err == nil || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
 		t.Fatalf("wrong signature on IAM: %v", err)
 	}

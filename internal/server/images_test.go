@@ -27,6 +27,7 @@ import (
 
 	"sigil.dev/sigil/internal/images"
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // imgClock is the real clock plus an adjustable offset.
@@ -46,7 +47,7 @@ const (
 // app/database-* and two secrets.
 type imgEnv struct {
 	t       *testing.T
-	srv     *testutil.Server
+	srv     *testserver.Server
 	clock   *imgClock
 	account string
 	roleARN string
@@ -59,10 +60,10 @@ func imgTrust(conditions string) string {
 		`"Action":"sts:AssumeRoleWithWebIdentity","Condition":` + conditions + `}]}`
 }
 
-func newImgEnv(t *testing.T, opts ...testutil.ServerOption) *imgEnv {
+func newImgEnv(t *testing.T, opts ...testserver.ServerOption) *imgEnv {
 	t.Helper()
 	e := &imgEnv{t: t, clock: &imgClock{}}
-	e.srv = testutil.StartServer(t, append([]testutil.ServerOption{testutil.WithClock(e.clock.Now)}, opts...)...)
+	e.srv = testserver.StartServer(t, append([]testserver.ServerOption{testserver.WithClock(e.clock.Now)}, opts...)...)
 	ctx := context.Background()
 	id, err := sts.NewFromConfig(e.srv.AWSConfig()).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	mustOK(t, err)
@@ -193,7 +194,7 @@ func (e *imgEnv) exchange(roleARN, token string) (*sts.AssumeRoleWithWebIdentity
 // secretsAs returns a Secrets Manager client with the session's credentials.
 func (e *imgEnv) secretsAs(out *sts.AssumeRoleWithWebIdentityOutput) *secretsmanager.Client {
 	c := out.Credentials
-	return secretsmanager.NewFromConfig(testutil.AWSConfigFor(e.srv.URL(), e.srv.Config.Region,
+	return secretsmanager.NewFromConfig(testserver.AWSConfigFor(e.srv.URL(), e.srv.Config.Region,
 		aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)))
 }
 

@@ -10,14 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // TestEverySecretsManagerOperation drives every operation through the full
 // server (SigV4, authorization, the barrier over bolt, audit) with the
 // aws-sdk-go-v2 client, including the typed errors it must surface.
 func TestEverySecretsManagerOperation(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
 	must := func(what string, err error) {

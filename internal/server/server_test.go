@@ -22,6 +22,7 @@ import (
 
 	"sigil.dev/sigil/internal/server"
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -36,7 +37,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestFirstStartWritesRootCredentialsOnce(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	path := filepath.Join(srv.Config.DataDir, server.RootCredentialsFile)
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -99,12 +100,12 @@ func TestRestartReusesAccountAndKey(t *testing.T) {
 	}
 }
 
-func startAt(t *testing.T, dir string, opts ...testutil.ServerOption) *testutil.Server {
+func startAt(t *testing.T, dir string, opts ...testserver.ServerOption) *testserver.Server {
 	t.Helper()
-	return testutil.StartServer(t, append([]testutil.ServerOption{testutil.WithConfig(func(c *server.Config) { c.DataDir = dir })}, opts...)...)
+	return testserver.StartServer(t, append([]testserver.ServerOption{testserver.WithConfig(func(c *server.Config) { c.DataDir = dir })}, opts...)...)
 }
 
-func stop(t *testing.T, s *testutil.Server) {
+func stop(t *testing.T, s *testserver.Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -188,7 +189,7 @@ func TestStartRefusals(t *testing.T) {
 	})
 	t.Run("account id mismatch", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
-		stop(t, startAt(t, dir, testutil.WithConfig(func(c *server.Config) { c.AccountID = "111122223333" })))
+		stop(t, startAt(t, dir, testserver.WithConfig(func(c *server.Config) { c.AccountID = "111122223333" })))
 		wantErr(t, newServer(t, server.Config{DataDir: dir, AccountID: "444455556666"}), "111122223333")
 	})
 }
@@ -209,7 +210,7 @@ func wantErr(t *testing.T, err error, substr string) {
 func TestEnvKeyProvider(t *testing.T) {
 	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
 	dir := filepath.Join(t.TempDir(), "data")
-	srv := startAt(t, dir, testutil.WithConfig(func(c *server.Config) {
+	srv := startAt(t, dir, testserver.WithConfig(func(c *server.Config) {
 		c.KeyProvider, c.KeyEnvName, c.KeyEnv = "env", "SIGIL_KEK", key
 	}))
 	if code, _ := get(t, srv.URL()+"/readyz"); code != 200 {
@@ -225,7 +226,7 @@ func TestEnvKeyProvider(t *testing.T) {
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	if code, body := get(t, srv.URL()+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("healthz = %d %q", code, body)
 	}
@@ -253,7 +254,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 }
 
 func TestRequestIDOnEveryResponse(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	seen := map[string]bool{}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/nope", "/"} {
 		resp, err := http.Get(srv.URL() + path)
@@ -270,7 +271,7 @@ func TestRequestIDOnEveryResponse(t *testing.T) {
 }
 
 func TestUnsignedAndWronglySignedRequests(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL()+"/", strings.NewReader("{}"))
 	req.Header.Set("X-Amz-Target", "secretsmanager.ListSecrets")
@@ -285,17 +286,17 @@ func TestUnsignedAndWronglySignedRequests(t *testing.T) {
 		t.Errorf("unsigned request: %d %s", resp.StatusCode, b)
 	}
 
-	bad := secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", srv.AccessKeyID, "wrong-secret-wrong-secret-wrong-secret12", ""))
+	bad := secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", srv.AccessKeyID, "wrong-secret-wrong-secret-wrong-secret12", ""))
 	_, err = bad.ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
 	if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
 		t.Errorf("wrong secret: %v, want InvalidSignatureException", err)
 	}
-	unknown := secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", "AKIAAAAAAAAAAAAAAAAA", "x", ""))
+	unknown := secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", "AKIAAAAAAAAAAAAAAAAA", "x", ""))
 	_, err = unknown.ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
 	if err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") {
 		t.Errorf("unknown key: %v, want UnrecognizedClientException", err)
 	}
-	otherRegion := secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "eu-west-1", srv.AccessKeyID, srv.SecretAccessKey, ""))
+	otherRegion := secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "eu-west-1", srv.AccessKeyID, srv.SecretAccessKey, ""))
 	_, err = otherRegion.ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
 	if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
 		t.Errorf("other region: %v, want InvalidSignatureException", err)
@@ -306,7 +307,7 @@ func TestUnsignedAndWronglySignedRequests(t *testing.T) {
 }
 
 func TestOversizedRequestKeepsServing(t *testing.T) {
-	srv := testutil.StartServer(t, testutil.WithConfig(func(c *server.Config) { c.MaxRequestBytes = 64 << 10 }))
+	srv := testserver.StartServer(t, testserver.WithConfig(func(c *server.Config) { c.MaxRequestBytes = 64 << 10 }))
 	body := strings.NewReader(`{"Name":"x","SecretString":"` + strings.Repeat("a", 70<<10) + `"}`)
 	req, _ := http.NewRequest("POST", srv.URL()+"/", body)
 	req.Header.Set("X-Amz-Target", "secretsmanager.CreateSecret")
@@ -341,7 +342,7 @@ func rawExchange(t *testing.T, addr, request string) string {
 }
 
 func TestMalformedRequestLine(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	for _, req := range []string{
 		"GARBAGE\r\n\r\n",
 		"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
@@ -357,7 +358,7 @@ func TestMalformedRequestLine(t *testing.T) {
 }
 
 func TestSlowClientDoesNotBlockOthers(t *testing.T) {
-	srv := testutil.StartServer(t, testutil.WithConfig(func(c *server.Config) { c.ReadHeaderTimeout = 300 * time.Millisecond }))
+	srv := testserver.StartServer(t, testserver.WithConfig(func(c *server.Config) { c.ReadHeaderTimeout = 300 * time.Millisecond }))
 	slow, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +379,7 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestGracefulShutdownDrainsInFlight(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	c, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -411,7 +412,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 }
 
 func TestNoPlaintextInDataDir(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	const planted = "planted-9f2c-value-never-on-disk"
 	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
 	ctx := context.Background()

@@ -14,15 +14,16 @@ import (
 
 	"sigil.dev/sigil/internal/server"
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // scenario sets up the design's scenario on a real server: an OIDC provider
 // for a test issuer (https, pinned by thumbprint), application-role trusting
 // system:serviceaccount:default:my-app, a policy reading
 // my-app/database-credentials-*, and two secrets.
-func scenario(t *testing.T) (*testutil.Server, *testutil.OIDCIssuer, string) {
+func scenario(t *testing.T) (*testserver.Server, *testutil.OIDCIssuer, string) {
 	t.Helper()
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	issuer := testutil.StartOIDCIssuer(t)
 	ctx := context.Background()
 	ic := iam.NewFromConfig(srv.AWSConfig())
@@ -55,7 +56,7 @@ func scenario(t *testing.T) (*testutil.Server, *testutil.OIDCIssuer, string) {
 	return srv, issuer, aws.ToString(role.Role.Arn)
 }
 
-func anonymousSTS(srv *testutil.Server) *sts.Client {
+func anonymousSTS(srv *testserver.Server) *sts.Client {
 	cfg := srv.AWSConfig()
 	cfg.Credentials = aws.AnonymousCredentials{}
 	return sts.NewFromConfig(cfg)
@@ -76,7 +77,7 @@ func TestWorkloadIdentityScenario(t *testing.T) {
 	if !strings.HasPrefix(aws.ToString(c.AccessKeyId), "ASIA") || aws.ToString(c.SessionToken) == "" {
 		t.Fatalf("session credentials look wrong: %s", aws.ToString(c.AccessKeyId))
 	}
-	cfg := testutil.AWSConfigFor(srv.URL(), "us-east-1", aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	cfg := testserver.AWSConfigFor(srv.URL(), "us-east-1", aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
 	sm := secretsmanager.NewFromConfig(cfg)
 	if _, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/database-credentials")}); err != nil {
 		t.Fatalf("the workload cannot read its secret: %v", err)
@@ -89,7 +90,7 @@ func TestWorkloadIdentityScenario(t *testing.T) {
 		t.Fatalf("GetCallerIdentity: %v %v", who, err)
 	}
 	// The key without its token is nothing.
-	noToken := secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), ""))
+	noToken := secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), ""))
 	if _, err := noToken.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/database-credentials")}); err == nil {
 		t.Fatal("a session key without its token was accepted")
 	}

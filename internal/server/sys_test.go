@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"sigil.dev/sigil/internal/server"
-	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 // sysCall sends a JSON request to a /v1/sys endpoint, signed for service
@@ -53,7 +53,7 @@ func sysCall(t *testing.T, base, path string, in any, out any, creds *aws.Creden
 
 func TestShamirLifecycle(t *testing.T) {
 	dir := t.TempDir() + "/data"
-	srv := startAt(t, dir, testutil.WithConfig(func(c *server.Config) { c.KeyProvider = "shamir" }))
+	srv := startAt(t, dir, testserver.WithConfig(func(c *server.Config) { c.KeyProvider = "shamir" }))
 	if code, _ := get(t, srv.URL()+"/readyz"); code != 503 {
 		t.Fatalf("readyz before init = %d, want 503", code)
 	}
@@ -63,7 +63,7 @@ func TestShamirLifecycle(t *testing.T) {
 		t.Fatalf("fresh shamir server status %+v", st)
 	}
 	// Every API call is refused while sealed.
-	sm := secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", "AKIAAAAAAAAAAAAAAAAA", "x", ""))
+	sm := secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", "AKIAAAAAAAAAAAAAAAAA", "x", ""))
 	if _, err := sm.ListSecrets(context.Background(), &secretsmanager.ListSecretsInput{}); err == nil || !strings.Contains(err.Error(), "ServiceUnavailable") {
 		t.Fatalf("sealed server answered ListSecrets with %v", err)
 	}
@@ -84,8 +84,8 @@ func TestShamirLifecycle(t *testing.T) {
 	if code, _ := get(t, srv.URL()+"/readyz"); code != 200 {
 		t.Fatalf("readyz after init = %d", code)
 	}
-	id, secret := testutil.ReadCredentials(t, dir+"/"+server.RootCredentialsFile)
-	sm = secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", id, secret, ""))
+	id, secret := testserver.ReadCredentials(t, dir+"/"+server.RootCredentialsFile)
+	sm = secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", id, secret, ""))
 	if _, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("shamir/kept"), SecretString: aws.String("v")}); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestShamirLifecycle(t *testing.T) {
 	}
 
 	// After a restart the server is sealed until threshold shares arrive.
-	srv = startAt(t, dir, testutil.WithConfig(func(c *server.Config) { c.KeyProvider = "shamir" }))
+	srv = startAt(t, dir, testserver.WithConfig(func(c *server.Config) { c.KeyProvider = "shamir" }))
 	if code, _ := get(t, srv.URL()+"/readyz"); code != 503 {
 		t.Fatalf("restarted shamir server is not sealed")
 	}
@@ -123,7 +123,7 @@ func TestShamirLifecycle(t *testing.T) {
 	if st.Sealed {
 		t.Fatalf("threshold shares did not unseal: %+v", st)
 	}
-	sm = secretsmanager.NewFromConfig(testutil.AWSConfigFor(srv.URL(), "us-east-1", id, secret, ""))
+	sm = secretsmanager.NewFromConfig(testserver.AWSConfigFor(srv.URL(), "us-east-1", id, secret, ""))
 	out, err := sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("shamir/kept")})
 	if err != nil || aws.ToString(out.SecretString) != "v" {
 		t.Fatalf("secret after unseal: %v", err)
@@ -131,7 +131,7 @@ func TestShamirLifecycle(t *testing.T) {
 }
 
 func TestRotateKey(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testserver.StartServer(t)
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("rot/old"), SecretString: aws.String("before")}); err != nil {

@@ -34,6 +34,7 @@ import (
 	"sigil.dev/sigil/internal/store/bolt"
 	"sigil.dev/sigil/internal/sts"
 	"sigil.dev/sigil/internal/testutil"
+	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
 const (
@@ -116,7 +117,7 @@ type harness struct {
 	issuer   *testutil.OIDCIssuer
 	clock    *offsetClock
 	audit    *recordingSink
-	logs     *testutil.LogBuffer
+	logs     *testserver.LogBuffer
 	srv      *httptest.Server
 	reqID    atomic.Int64
 
@@ -127,7 +128,7 @@ type harnessOption func(*sts.Config)
 
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, store: openBarrier(t), clock: &offsetClock{}, audit: &recordingSink{}, logs: &testutil.LogBuffer{}}
+	h := &harness{t: t, store: openBarrier(t), clock: &offsetClock{}, audit: &recordingSink{}, logs: &testserver.LogBuffer{}}
 	h.issuer = testutil.StartOIDCIssuer(t)
 	h.build(opts...)
 	return h

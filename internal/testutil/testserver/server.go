@@ -1,9 +1,8 @@
-// Package testutil starts the real dependencies sigil's tests need: an
-// in-process sigil server on a random port with a temporary data directory,
-// and a temporary PostgreSQL server from the installed binaries.
-//
-// Everything started here is torn down in t.Cleanup.
-package testutil
+// Package testserver starts an in-process sigil server on a random port
+// with a temporary data directory, torn down in t.Cleanup. It is apart from
+// package testutil so that the packages the server is built from can use
+// testutil's databases and issuers in their own tests.
+package testserver
 
 import (
 	"bufio"
