@@ -21,4 +21,6 @@ var (
 	// ErrUnavailable means the backend cannot serve requests right now (for
 	// example a lost connection to etcd). It is retryable.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrLockHeld means a lock is held, unexpired, by another holder.
+	ErrLockHeld = errors.New("store: lock held by another holder")
 )
