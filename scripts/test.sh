@@ -3,9 +3,11 @@
 # race detector, short fuzz runs of every fuzz target, and the end-to-end run
 # with the aws CLI and boto3 against a real `sigil server`.
 #
-# It needs PostgreSQL 15 binaries (/usr/lib/postgresql/15/bin), Debian's awscli
-# and python3-boto3. Run as root, it installs what is missing with apt-get;
-# otherwise it says what to install. With CI=true a missing dependency fails.
+# It needs PostgreSQL 15 binaries (/usr/lib/postgresql/15/bin), MariaDB's
+# server binaries (mariadb-server), Debian's awscli and python3-boto3. Run as
+# root, it installs what is missing with apt-get (without starting any
+# service: tests start their own servers on random ports); otherwise it says
+# what to install. With CI=true a missing dependency fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,7 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-20000x}
 need_pkgs=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
+[ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ] || need_pkgs+=(mariadb-server)
 [ -x /usr/bin/aws ] || need_pkgs+=(awscli)
 /usr/bin/python3 -c 'import boto3' 2>/dev/null || need_pkgs+=(python3-boto3)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -23,7 +26,15 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "== installing ${need_pkgs[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # Package scripts must not start mariadb (or postgresql) as a service.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made_policy=1
+      trap 'rm -f "$policy"' EXIT
+    fi
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then rm -f "$policy"; trap - EXIT; fi
   else
     echo "missing: ${need_pkgs[*]}; install them with: sudo apt-get install ${need_pkgs[*]}" >&2
     if [ "${CI:-}" = true ]; then exit 1; fi
@@ -31,7 +42,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # Tests that need PostgreSQL fail instead of skipping when it is required.
-if [ "${CI:-}" = true ]; then export SIGIL_REQUIRE_POSTGRES=1; fi
+if [ "${CI:-}" = true ]; then export SIGIL_REQUIRE_POSTGRES=1 SIGIL_REQUIRE_MYSQL=1; fi
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -11,6 +11,25 @@
 //     Every user gets a VALID UNTIL, so PostgreSQL itself refuses an expired
 //     user even while sigil is down.
 //
+//   - [MySQLEngine] is the MySQL/MariaDB implementation (go-sql-driver/mysql).
+//     {{name}} expands to a backtick identifier ({{name}}@'%' is an account)
+//     and literals are escaped for the session's sql_mode, including
+//     NO_BACKSLASH_ESCAPES. MySQL has no VALID UNTIL, so the default creation
+//     statements also create an event, named like the user, that drops the
+//     user at its expiry: the database refuses an expired user even while
+//     sigil is down. This needs the server's event_scheduler ON (Create
+//     refuses to create users otherwise) and a database in the DSN to hold
+//     the events. DDL commits statement by statement, so a failed creation
+//     is undone by revoking the user. Revocation locks the accounts, KILLs
+//     their connections and drops user and event.
+//
+//   - [Catalog] stores registered databases (connection settings and the
+//     privileged login, encrypted by the store's barrier, the password
+//     write-only) and the configuration of each dynamic secret, builds each
+//     secret's engine and rebuilds it when either record changes, and
+//     rotates the privileged password with [Catalog.RotateRoot] so that only
+//     sigil knows it. It implements [Roles].
+//
 //   - [Leases] records every user as a lease in a [store.Store]. The record
 //     is written in state creating before the user exists in the database and
 //     marked active afterwards, so a crash at any point leaves something the

@@ -24,6 +24,11 @@ var (
 	ErrLeaseNotActive = errors.New("dynamic: lease not active")
 	// ErrUnknownSecret means no dynamic role is configured for the secret.
 	ErrUnknownSecret = errors.New("dynamic: unknown dynamic secret")
+	// ErrDatabaseNotFound means no database is registered under the name.
+	ErrDatabaseNotFound = errors.New("dynamic: database not found")
+	// ErrInUse means a database cannot be removed while a dynamic secret
+	// uses it.
+	ErrInUse = errors.New("dynamic: database in use")
 	// ErrNotLeader means another replica holds the reaper lock.
 	ErrNotLeader = errors.New("dynamic: another reaper holds the lock")
 )

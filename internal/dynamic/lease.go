@@ -67,6 +67,8 @@ type Lease struct {
 	LastError string `json:"last_error,omitempty"`
 	// Revoked is when the user was removed; zero until then.
 	Revoked time.Time `json:"revoked,omitzero"`
+	// Connection is where the user connects, as the role said at issue.
+	Connection Connection `json:"connection,omitzero"`
 }
 
 // record is a lease as stored: the lease plus its password, kept so that the
@@ -87,6 +89,9 @@ type Role struct {
 	// MaxTTL bounds a lease's lifetime from issue across renewals; zero
 	// means TTL.
 	MaxTTL time.Duration
+	// Connection is where issued users connect; it is recorded in each
+	// lease.
+	Connection Connection
 }
 
 // Roles finds the role of a dynamic secret. It returns an error wrapping
@@ -269,6 +274,7 @@ func (l *Leases) Issue(ctx context.Context, secret, session string) (Lease, Cred
 		Expires:    now.Add(role.TTL),
 		MaxExpires: now.Add(maxTTL),
 		State:      StateCreating,
+		Connection: role.Connection,
 	}}
 	if _, err := store.Update(ctx, l.st, func(v *store.View) error {
 		if _, err := v.Get(leaseKey(r.ID)); !errors.Is(err, store.ErrNotFound) {
@@ -322,6 +328,7 @@ func (l *Leases) undo(ctx context.Context, e Engine, r record) {
 	ctx = context.WithoutCancel(ctx)
 	if err := e.Revoke(ctx, r.Username); err != nil {
 		l.log.Warn("undoing failed lease creation; left for the reaper", "lease", r.ID, "username", r.Username, "error", err)
+		l.retryLater(ctx, r, err)
 		return
 	}
 	if _, err := store.Update(ctx, l.st, func(v *store.View) error {
@@ -338,6 +345,33 @@ func (l *Leases) undo(ctx context.Context, e Engine, r record) {
 		return nil
 	}); err != nil {
 		l.log.Warn("deleting failed lease; left for the reaper", "lease", r.ID, "error", err)
+	}
+}
+
+// retryLater makes sure the reaper revokes r's user again: the record goes
+// (back) to state revoking with the failure counted, even if a reaper had
+// marked it revoked while the user did not exist yet (the user can have
+// been created after that check). The changed attempt count also stops a
+// revocation that is still running elsewhere from marking it revoked.
+func (l *Leases) retryLater(ctx context.Context, r record, cause error) {
+	now := l.now().UTC()
+	_, err := store.Update(ctx, l.st, func(v *store.View) error {
+		cur, err := getRecord(v, r.ID)
+		if errors.Is(err, ErrLeaseNotFound) {
+			cur = r
+		} else if err != nil {
+			return err
+		}
+		cur.State = StateRevoking
+		cur.Attempts++
+		cur.LastError = cause.Error()
+		cur.NextAttempt = now.Add(backoff(0, 0, cur.Attempts))
+		cur.Revoked = time.Time{}
+		cur.Password = ""
+		return putRecord(v, cur)
+	})
+	if err != nil {
+		l.log.Error("recording a lease for the reaper to retry failed; its user may outlive it until the database-side expiry", "lease", r.ID, "username", r.Username, "error", err)
 	}
 }
 
@@ -417,6 +451,9 @@ func (l *Leases) Revoke(ctx context.Context, id string) error {
 			return nil
 		}
 		r.State = StateRevoking
+		// The reaper leaves a revocation in flight alone until then; if
+		// this process dies first, the reaper finishes it.
+		r.NextAttempt = l.now().UTC().Add(revokeInFlight)
 		return putRecord(v, r)
 	})
 	if err != nil {
@@ -427,6 +464,10 @@ func (l *Leases) Revoke(ctx context.Context, id string) error {
 	}
 	return l.revoke(ctx, id, 0, 0)
 }
+
+// revokeInFlight is how long the reaper waits before retrying a revocation
+// that Revoke started, so that the two do not revoke the same user at once.
+const revokeInFlight = time.Minute
 
 // revoke removes the user of a lease in state revoking or creating and
 // marks it revoked. On failure it records the error and schedules the next
@@ -458,6 +499,12 @@ func (l *Leases) revoke(ctx context.Context, id string, base, ceiling time.Durat
 			r.LastError = err.Error()
 			r.NextAttempt = now.Add(backoff(base, ceiling, r.Attempts))
 			return putRecord(v, r)
+		}
+		if r.Attempts != lease.Attempts {
+			// A failure was recorded meanwhile (an undo that could not
+			// remove a user created after this revocation looked): the
+			// user may exist again, so the lease stays for a retry.
+			return nil
 		}
 		r.State = StateRevoked
 		r.Revoked = now

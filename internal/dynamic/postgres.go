@@ -3,6 +3,7 @@ package dynamic
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,11 @@ type PostgresConfig struct {
 	Rand io.Reader
 	// MaxConns caps the engine's connections to the database; zero means 4.
 	MaxConns int
+	// TLS, when set, replaces the TLS configuration the DSN's sslmode
+	// implies, so that a CA bundle need not be a file.
+	TLS *tls.Config
+	// DisableTLS connects without TLS whatever the DSN says.
+	DisableTLS bool
 }
 
 // PostgresEngine manages dynamic users in one PostgreSQL database. It is
@@ -123,6 +129,12 @@ func NewPostgresEngine(cfg PostgresConfig) (*PostgresEngine, error) {
 		// pgx's parse errors can quote the connection string, password
 		// included, so the cause is not wrapped.
 		return nil, fmt.Errorf("%w: postgres DSN does not parse", ErrInvalidConfig)
+	}
+	switch {
+	case cfg.DisableTLS:
+		pc.TLSConfig, pc.Fallbacks = nil, nil
+	case cfg.TLS != nil:
+		pc.TLSConfig, pc.Fallbacks = cfg.TLS.Clone(), nil
 	}
 	if cfg.MaxConns < 0 {
 		return nil, fmt.Errorf("%w: negative MaxConns", ErrInvalidConfig)
@@ -212,7 +224,10 @@ func (e *PostgresEngine) Exists(ctx context.Context, username string) (bool, err
 // statements.
 const terminateWait = 5 * time.Second
 
-// Revoke makes the user NOLOGIN so it cannot start new sessions, terminates
+// Revoke makes the user NOLOGIN so it cannot start new sessions, grants the
+// user's role to the administrator (so that an administrator with
+// CREATEROLE and pg_signal_backend, not superuser, can reassign and drop
+// what the user owns), terminates
 // its open sessions with pg_terminate_backend and waits for them to exit
 // (the two-argument form, PostgreSQL 14 and later), and then runs the revocation
 // statements in one transaction. A user that does not exist is already
@@ -232,6 +247,14 @@ func (e *PostgresEngine) Revoke(ctx context.Context, username string) error {
 	err = e.pool.with(ctx, func(c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, `ALTER ROLE `+id+` NOLOGIN`, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("disabling login: %w", statementError(err, ""))
+		}
+		// REASSIGN OWNED and DROP OWNED need the administrator to have
+		// the user's privileges; an administrator with CREATEROLE but not
+		// superuser may grant itself the role (PostgreSQL 15 does not
+		// make the creator a member), and the membership goes with the
+		// role.
+		if _, err := c.Exec(ctx, `GRANT `+id+` TO CURRENT_USER`, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("taking the user's privileges: %w", statementError(err, ""))
 		}
 		if _, err := c.Exec(ctx,
 			`SELECT pg_terminate_backend(pid, $2) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"sigil.dev/sigil/internal/store"
@@ -17,6 +18,17 @@ const reaperLockKey = "dynamic/reaper/lock"
 // lockRenewEvery is how many leases a pass handles between renewals of the
 // lock.
 const lockRenewEvery = 100
+
+// defaultConcurrency is ReaperOptions.Concurrency's zero value: twice the
+// default connection pool of a PostgresEngine (MaxConns 4), so that the
+// pool stays busy while the other half of the workers write lease records
+// to the store.
+const defaultConcurrency = 8
+
+// startBatch is how many leases a pass moves to revoking in one store
+// transaction: far fewer than etcd's default limit of 128 operations per
+// transaction, and a fraction of lockRenewEvery.
+const startBatch = 25
 
 // ReaperOptions configures a [Reaper]. Zero values are documented per field.
 type ReaperOptions struct {
@@ -46,6 +58,18 @@ type ReaperOptions struct {
 	// Logger receives one line per revocation and failure; nil means the
 	// logger of Leases.
 	Logger *slog.Logger
+	// OnRevoke, when set, is called after every revocation the reaper
+	// attempts, with the lease as it was before and the failure if any;
+	// the server audits them through it. With Concurrency above one it is
+	// called from several goroutines at once and must be safe for
+	// concurrent use.
+	OnRevoke func(ctx context.Context, l Lease, err error)
+	// Concurrency is how many leases a pass revokes at once; each
+	// revocation is still one lease at a time through its engine, whose
+	// own connection pool (PostgresConfig.MaxConns, Database.MaxConns)
+	// bounds how many of them reach one database together. Zero means 8;
+	// one revokes strictly in order.
+	Concurrency int
 }
 
 // Reaper revokes expired leases and cleans up after crashes. Several
@@ -62,6 +86,8 @@ type Reaper struct {
 	maxB    time.Duration
 	keep    time.Duration
 	log     *slog.Logger
+	notify  func(ctx context.Context, l Lease, err error)
+	workers int
 }
 
 // lock is the stored value of the reaper lock.
@@ -79,6 +105,7 @@ func NewReaper(opts ReaperOptions) (*Reaper, error) {
 		leases: opts.Leases, id: opts.ID, now: opts.Now, every: opts.Interval,
 		lockTTL: opts.LockTTL, grace: opts.CreatingGrace,
 		minB: opts.MinBackoff, maxB: opts.MaxBackoff, keep: opts.Retention, log: opts.Logger,
+		notify: opts.OnRevoke, workers: opts.Concurrency,
 	}
 	if r.now == nil {
 		r.now = opts.Leases.now
@@ -98,8 +125,14 @@ func NewReaper(opts ReaperOptions) (*Reaper, error) {
 	if r.keep == 0 {
 		r.keep = 24 * time.Hour
 	}
+	if r.workers == 0 {
+		r.workers = defaultConcurrency
+	}
 	if r.every < 0 || r.lockTTL <= r.every || r.grace < 0 || r.minB < 0 || r.maxB < 0 {
 		return nil, fmt.Errorf("%w: reaper intervals must be positive and LockTTL above Interval", ErrInvalidConfig)
+	}
+	if r.workers < 0 {
+		return nil, fmt.Errorf("%w: negative reaper concurrency", ErrInvalidConfig)
 	}
 	return r, nil
 }
@@ -141,84 +174,219 @@ type PassResult struct {
 // revoked). It also deletes the records of leases revoked longer than
 // Retention ago. It returns an error wrapping [ErrNotLeader] if another
 // replica holds the lock.
+//
+// Up to Concurrency leases are handled at once, each revocation one lease
+// at a time through its engine; expired and stale creating leases are
+// moved to revoking in batches (one store transaction each) before their
+// revocations are handed out. The lock is renewed before every
+// lockRenewEvery-th listed lease; if it was lost, or ctx ends, or a store
+// operation fails, no further lease is started, the ones in flight
+// finish, and Pass returns the error with the counts of what was done,
+// which are exact either way.
 func (r *Reaper) Pass(ctx context.Context) (PassResult, error) {
-	var res PassResult
 	if err := r.acquire(ctx); err != nil {
-		return res, err
+		return PassResult{}, err
 	}
 	leases, err := r.leases.List(ctx, "")
 	if err != nil {
-		return res, err
+		return PassResult{}, err
 	}
-	now := r.now()
+	p := &pass{r: r, now: r.now()}
+	sem := make(chan struct{}, r.workers)
+	var wg sync.WaitGroup
+	// dispatch hands l to a worker once one is free.
+	dispatch := func(l Lease) bool {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			p.fail(ctx.Err())
+		}
+		if p.failed() {
+			return false
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p.handle(ctx, l)
+		})
+		return true
+	}
+	// Active and creating leases are moved to revoking in batches, one
+	// store transaction (one fsync) for many, before their revocations
+	// are handed out one by one.
+	var batch []Lease
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		started, err := r.startAll(ctx, batch, p.now)
+		batch = batch[:0]
+		if err != nil {
+			p.fail(err)
+			return false
+		}
+		for _, l := range started {
+			if !dispatch(l) {
+				return false
+			}
+		}
+		return true
+	}
+leases:
 	for i, l := range leases {
-		if ctx.Err() != nil {
-			return res, ctx.Err()
+		if p.failed() {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			p.fail(err)
+			break
 		}
 		// A long pass keeps the lock alive, and stops if it was lost.
 		if i > 0 && i%lockRenewEvery == 0 {
+			if !flush() {
+				break
+			}
 			if err := r.acquire(ctx); err != nil {
-				return res, err
+				p.fail(err)
+				break
 			}
 		}
-		switch {
-		case l.State == StateActive && !now.Before(l.Expires),
-			l.State == StateCreating && !now.Before(l.Issued.Add(r.grace)):
-			ok, err := r.start(ctx, l.ID, l.State, now)
-			if err != nil {
-				return res, err
+		if !p.due(l) {
+			continue
+		}
+		switch l.State {
+		case StateActive, StateCreating:
+			if batch = append(batch, l); len(batch) == startBatch && !flush() {
+				break leases
 			}
-			if !ok {
-				continue
+		default:
+			if !dispatch(l) {
+				break leases
 			}
-		case l.State == StateRevoking && !now.Before(l.NextAttempt):
-		case l.State == StateRevoked && r.keep > 0 && !now.Before(l.Revoked.Add(r.keep)):
-			ok, err := r.leases.purge(ctx, l.ID, now.Add(-r.keep).Add(time.Nanosecond))
-			if err != nil {
-				return res, err
-			}
+		}
+	}
+	if !p.failed() {
+		flush()
+	}
+	wg.Wait()
+	return p.result()
+}
+
+// pass is the state one Pass shares between its workers.
+type pass struct {
+	r   *Reaper
+	now time.Time
+
+	mu  sync.Mutex
+	res PassResult
+	err error // the first error that stops the pass
+}
+
+// due reports whether l needs work in this pass, judged from the listing;
+// the worker checks again inside a transaction.
+func (p *pass) due(l Lease) bool {
+	now := p.now
+	switch l.State {
+	case StateActive:
+		return !now.Before(l.Expires)
+	case StateCreating:
+		return !now.Before(l.Issued.Add(p.r.grace))
+	case StateRevoking:
+		return !now.Before(l.NextAttempt)
+	case StateRevoked:
+		return p.r.keep > 0 && !now.Before(l.Revoked.Add(p.r.keep))
+	}
+	return false
+}
+
+// handle does one due lease's work: purge a revoked record, or carry out
+// the revocation of a lease that is revoking (retried, or just started by
+// startAll from active or creating).
+func (p *pass) handle(ctx context.Context, l Lease) {
+	r := p.r
+	if l.State == StateRevoked {
+		ok, err := r.leases.purge(ctx, l.ID, p.now.Add(-r.keep).Add(time.Nanosecond))
+		p.record(func(res *PassResult) {
 			if ok {
 				res.Purged++
 			}
-			continue
-		default:
-			continue
-		}
-		if err := r.leases.revoke(ctx, l.ID, r.minB, r.maxB); err != nil {
-			res.Failed++
-			r.log.Warn("revoking lease failed; will retry", "lease", l.ID, "username", l.Username, "error", err)
-			continue
-		}
-		res.Revoked++
-		r.log.Info("revoked lease", "lease", l.ID, "username", l.Username, "was", string(l.State))
+		}, err)
+		return
 	}
-	return res, nil
-}
-
-// start moves a lease from state from to revoking, so that a concurrent
-// activation of a creating lease fails and undoes itself. It reports false,
-// changing nothing, if the lease has meanwhile left state from, was renewed
-// past now, or is gone.
-func (r *Reaper) start(ctx context.Context, id string, from State, now time.Time) (bool, error) {
-	started := false
-	_, err := store.Update(ctx, r.leases.st, func(v *store.View) error {
-		started = false
-		rec, err := getRecord(v, id)
-		if err != nil {
-			return err
-		}
-		if rec.State != from || (from == StateActive && now.Before(rec.Expires)) {
-			return nil
-		}
-		rec.State = StateRevoking
-		started = true
-		return putRecord(v, rec)
-	})
-	if errors.Is(err, ErrLeaseNotFound) {
-		return false, nil
+	err := r.leases.revoke(ctx, l.ID, r.minB, r.maxB)
+	if r.notify != nil {
+		r.notify(ctx, l, err)
 	}
 	if err != nil {
-		return false, fmt.Errorf("starting revocation of lease %q: %w", id, err)
+		r.log.Warn("revoking lease failed; will retry", "lease", l.ID, "username", l.Username, "error", err)
+		p.record(func(res *PassResult) { res.Failed++ }, nil)
+		return
+	}
+	r.log.Info("revoked lease", "lease", l.ID, "username", l.Username, "was", string(l.State))
+	p.record(func(res *PassResult) { res.Revoked++ }, nil)
+}
+
+// record applies count to the result and keeps err if it is the first.
+func (p *pass) record(count func(*PassResult), err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if count != nil {
+		count(&p.res)
+	}
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *pass) fail(err error) { p.record(nil, err) }
+
+func (p *pass) failed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err != nil
+}
+
+func (p *pass) result() (PassResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.res, p.err
+}
+
+// startAll moves each of leases (active or creating, as listed) that is
+// still in its listed state, and for an active one not renewed past now,
+// to revoking, in one store transaction, so that a concurrent activation
+// of a creating lease fails and undoes itself. It schedules their retry
+// revokeInFlight later in case a revocation never finishes, and returns
+// the leases it moved, as listed. Leases that are gone are left out.
+func (r *Reaper) startAll(ctx context.Context, leases []Lease, now time.Time) ([]Lease, error) {
+	var started []Lease
+	_, err := store.Update(ctx, r.leases.st, func(v *store.View) error {
+		started = started[:0]
+		// As for Leases.Revoke: a reaper that takes the lock over while
+		// these revocations are in flight leaves them alone until then,
+		// and finishes any that this one does not.
+		retry := r.now().UTC().Add(revokeInFlight)
+		for _, l := range leases {
+			rec, err := getRecord(v, l.ID)
+			if errors.Is(err, ErrLeaseNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if rec.State != l.State || (l.State == StateActive && now.Before(rec.Expires)) {
+				continue
+			}
+			rec.State = StateRevoking
+			rec.NextAttempt = retry
+			if err := putRecord(v, rec); err != nil {
+				return err
+			}
+			started = append(started, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the revocation of %d leases: %w", len(leases), err)
 	}
 	return started, nil
 }
