@@ -65,6 +65,8 @@ func allOperations() []opCase {
 		{"ListResourcePolicies", map[string]any{"SecretId": "s"}, "s", true, false},
 		{"ValidateResourcePolicy", map[string]any{"SecretId": "s", "ResourcePolicy": testPolicy}, "s", true, false},
 		{"DeleteResourcePolicy", map[string]any{"SecretId": "s"}, "s", false, false},
+		{"RotateSecret", map[string]any{"SecretId": "s", "RotationLambdaARN": testRotator, "RotationRules": map[string]any{"AutomaticallyAfterDays": 30}}, "s", false, false},
+		{"CancelRotateSecret", map[string]any{"SecretId": "s"}, "s", false, false},
 		{"DeleteSecret", map[string]any{"SecretId": "s"}, "s", false, false},
 		{"RestoreSecret", map[string]any{"SecretId": "s"}, "s", false, false},
 	}

@@ -23,8 +23,55 @@
 // UpdateSecret, DescribeSecret, ListSecrets, ListSecretVersionIds,
 // UpdateSecretVersionStage, DeleteSecret, RestoreSecret, TagResource,
 // UntagResource, GetRandomPassword, PutResourcePolicy, GetResourcePolicy,
-// DeleteResourcePolicy, ValidateResourcePolicy and ListResourcePolicies.
-// Rotation and replication belong to other packages and are unknown here.
+// DeleteResourcePolicy, ValidateResourcePolicy, ListResourcePolicies,
+// RotateSecret and CancelRotateSecret. Replication is not supported.
+//
+// # Rotation
+//
+// RotateSecret stores the rotation configuration (RotationLambdaARN and
+// RotationRules, parsed by package rotation/schedule) in the secret record
+// and schedules the rotation; it never rotates by itself. The rotation
+// runner in package rotation does, through a small Go API that acts as the
+// service itself (no Authorizer, no audit event of its own: the runner
+// records RotationStarted, RotationSucceeded and RotationFailed):
+// [Service.DueRotations] lists what is due, [Service.ClaimRotation] lets one
+// runner across all replicas take a rotation for a while, [Service.RotationValue]
+// and [Service.PutPendingValue] read and write versions for the four steps,
+// and [Service.FinishRotation] or [Service.FailRotation] end an attempt.
+// Webhook rotators use the ordinary API instead, as Lambdas do.
+//
+//   - RotateImmediately (true by default) makes the rotation due now, with the
+//     ClientRequestToken as the version id of the new AWSPENDING value (a
+//     random UUID when absent), and calls Config.OnRotate after the commit so
+//     the runner can start at once; false schedules it in the next window
+//     (the token is then unused; the runner picks one when it starts). A
+//     repeated call with the same token is idempotent; a call with another
+//     token while a rotation is pending, or while AWSPENDING is on a version
+//     other than AWSCURRENT's, is AWS's InvalidRequestException "A previous
+//     rotation isn't complete". A token that names an existing version that
+//     is not pending (a finished rotation retried) starts nothing.
+//   - RotationRules and RotationLambdaARN may be left out once stored; they
+//     replace the stored ones when given. Config.Rotators, when set, checks
+//     that a RotationLambdaARN names a rotator sigil has.
+//   - A rotation finishes by moving AWSCURRENT to the new version (the old
+//     one becomes AWSPREVIOUS), removing AWSPENDING and setting
+//     LastRotatedDate; the next one is scheduled from the rules, counted from
+//     that rotation for AutomaticallyAfterDays and rate(), at an instant
+//     drawn uniformly from its window so that secrets sharing a schedule do
+//     not all rotate in the same second. A failure leaves AWSCURRENT and
+//     AWSPENDING alone, keeps the token for the retry, and shows in
+//     DescribeSecret and ListSecrets as sigil's extra member
+//     SigilRotationStatus {Step, Error, Attempts, LastAttempt}.
+//   - CancelRotateSecret turns rotation off (RotationEnabled false, no
+//     NextRotationDate) and keeps the rules and the rotator; like AWS it
+//     leaves AWSPENDING on the version a cancelled rotation created and
+//     returns that version's id.
+//   - Dynamic secrets are never rotated (InvalidRequestException), nor are
+//     secrets scheduled for deletion. A secret scheduled for deletion leaves
+//     the schedule index, and RestoreSecret puts it back, so a deleted secret
+//     never comes up as due.
+//   - PutSecretValue and UpdateSecret do not move the schedule (AWS counts
+//     them as rotations for AutomaticallyAfterDays; sigil does not).
 //
 // # Choices where AWS leaves room
 //
@@ -118,6 +165,8 @@
 //	                                 last-changed and last-accessed dates in both
 //	                                 orders, and names descending
 //	secrets/d/<deletion time>/<name> secrets scheduled for deletion, by date
+//	secrets/r/<due time>/<name>      the rotation schedule: secrets whose next
+//	                                 rotation (or retry) is scheduled, by due time
 //	secrets/g/<id>                   a purge in progress (versions still to remove)
 //	secrets/k/token                  the key that seals pagination tokens
 //

@@ -17,6 +17,20 @@ var (
 	// unknown format version. It is an internal failure, never shown to
 	// clients.
 	ErrCorruptRecord = errors.New("secrets: corrupt record")
+
+	// Errors of the rotation API (DueRotations, ClaimRotation and the
+	// rest), which the rotation runner branches on.
+
+	// ErrRotationClaimed means a rotation step must not run: another
+	// runner holds the rotation, or it is no longer the pending rotation
+	// (finished, cancelled, rescheduled, or the secret deleted or dynamic).
+	ErrRotationClaimed = errors.New("secrets: rotation claimed or no longer due")
+	// ErrNotFound means the secret, or the version a rotation step asked
+	// for, does not exist.
+	ErrNotFound = errors.New("secrets: secret or version not found")
+	// ErrUnknownRotator is what Config.Rotators wraps when no rotator
+	// answers to a RotationLambdaARN.
+	ErrUnknownRotator = errors.New("secrets: unknown rotator")
 )
 
 // AWS exception names used by this package. The helpers below build the

@@ -56,6 +56,13 @@ type secretRecord struct {
 	// its labels (sorted). Versions without labels live only in the version
 	// index. Each label is on at most one version.
 	Labeled map[string]*labeledVersion `json:"labeled,omitempty"`
+	// Dynamic marks a dynamic secret: it has no stored versions, and every
+	// read is answered by the configured DynamicIssuer with a credential
+	// issued for the caller.
+	Dynamic bool `json:"dyn,omitempty"`
+	// Rotation is the rotation configuration and progress; nil until the
+	// first RotateSecret. See rotation.go.
+	Rotation *rotationState `json:"rot,omitempty"`
 }
 
 // labeledVersion is a version that carries staging labels.
@@ -384,6 +391,7 @@ func putIndexes(w writer, r *secretRecord) {
 	if r.scheduled() {
 		w.Put(deletionKey(r.Deletion, r.Name), indexValue(r.Name))
 	}
+	putRotationIndex(w, r)
 }
 
 // deleteIndexes removes every secondary index key of r.
@@ -394,6 +402,7 @@ func deleteIndexes(w writer, r *secretRecord) {
 	if r.scheduled() {
 		w.Delete(deletionKey(r.Deletion, r.Name))
 	}
+	deleteRotationIndex(w, r)
 }
 
 // moveIndexes rewrites the index keys that differ between old and cur.
@@ -410,6 +419,7 @@ func moveIndexes(w writer, old, cur *secretRecord) {
 	if cur.scheduled() && (!old.scheduled() || old.Deletion != cur.Deletion) {
 		w.Put(deletionKey(cur.Deletion, cur.Name), indexValue(cur.Name))
 	}
+	moveRotationIndex(w, old, cur)
 }
 
 // clone returns a deep copy of r, so a transaction can compare before and
@@ -417,6 +427,7 @@ func moveIndexes(w writer, old, cur *secretRecord) {
 func (r *secretRecord) clone() *secretRecord {
 	c := *r
 	c.Tags = slices.Clone(r.Tags)
+	c.Rotation = r.Rotation.clone()
 	if r.Labeled != nil {
 		c.Labeled = make(map[string]*labeledVersion, len(r.Labeled))
 		for id, lv := range r.Labeled {

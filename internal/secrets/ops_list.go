@@ -77,6 +77,7 @@ func (s *Service) listSecrets(ctx context.Context, c *Call) (any, error) {
 			Tags:                   rec.Tags,
 			SecretVersionsToStages: rec.versionsToStages(),
 			PrimaryRegion:          s.region,
+			rotationInfo:           rotationInfoOf(rec),
 		})
 	}
 	return inv.finish(ctx, out, nil)

@@ -215,6 +215,9 @@ func (s *Service) updateSecret(ctx context.Context, c *Call) (any, error) {
 		}
 		changed := next.Description != cur.Description || next.KmsKeyID != cur.KmsKeyID
 		out = updateSecretOutput{ARN: cur.ARN, Name: cur.Name}
+		if val.kind != "" && cur.Dynamic {
+			return errDynamicValue()
+		}
 		if val.kind != "" {
 			idx, err := viewVerIndex(v, cur.ID)
 			if err != nil {
@@ -280,6 +283,7 @@ func (s *Service) describeSecret(ctx context.Context, c *Call) (any, error) {
 		Tags:               rec.Tags,
 		VersionIdsToStages: rec.versionsToStages(),
 		PrimaryRegion:      s.region,
+		rotationInfo:       rotationInfoOf(rec),
 	}, nil)
 }
 

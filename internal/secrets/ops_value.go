@@ -45,7 +45,12 @@ func (s *Service) getSecretValue(ctx context.Context, c *Call) (any, error) {
 	if err := inv.authorize(ctx, t); err != nil {
 		return inv.finish(ctx, nil, err)
 	}
-	out, err := s.readValue(ctx, r.rec, in.VersionId, in.VersionStage, now)
+	var out *getSecretValueOutput
+	if r.rec != nil && r.rec.Dynamic {
+		out, err = s.readDynamic(ctx, c, r.rec, in.VersionId, in.VersionStage)
+	} else {
+		out, err = s.readValue(ctx, r.rec, in.VersionId, in.VersionStage, now)
+	}
 	if err != nil {
 		return inv.finish(ctx, nil, err)
 	}
@@ -214,6 +219,12 @@ func (s *Service) batchGetSecretValue(ctx context.Context, c *Call) (any, error)
 		var val *getSecretValueOutput
 		if !d.Allowed {
 			err = accessDenied(c.Principal, "GetSecretValue", t.resource, d)
+		} else if r.rec != nil && r.rec.Dynamic {
+			if val, err = s.readDynamic(ctx, c, r.rec, nil, nil); err != nil {
+				if _, ok := err.(*awsproto.Error); !ok {
+					return inv.finish(ctx, nil, err)
+				}
+			}
 		} else if val, err = s.readValue(ctx, r.rec, nil, nil, now); err != nil {
 			if _, ok := err.(*awsproto.Error); !ok {
 				return inv.finish(ctx, nil, err)
@@ -272,6 +283,9 @@ func (s *Service) putSecretValue(ctx context.Context, c *Call) (any, error) {
 		}
 		if cur.scheduled() {
 			return errMarkedForDeletion()
+		}
+		if cur.Dynamic {
+			return errDynamicValue()
 		}
 		idx, err := viewVerIndex(v, cur.ID)
 		if err != nil {

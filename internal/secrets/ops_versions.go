@@ -165,6 +165,9 @@ func (s *Service) updateSecretVersionStage(ctx context.Context, c *Call) (any, e
 		if cur.scheduled() {
 			return errMarkedForDeletion()
 		}
+		if cur.Dynamic {
+			return errDynamicValue()
+		}
 		idx, err := viewVerIndex(v, cur.ID)
 		if err != nil {
 			return err

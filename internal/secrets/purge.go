@@ -81,9 +81,12 @@ func (s *Service) finishTombstones(ctx context.Context) error {
 // a tombstone; the version values are then removed in batches, and the
 // tombstone last, so a crash in between is finished by PurgeExpired.
 func (s *Service) purge(ctx context.Context, name string, match func(*secretRecord) bool) (bool, error) {
-	var id string
+	var (
+		id      string
+		dynamic bool
+	)
 	_, err := store.Update(ctx, s.store, func(v *store.View) error {
-		id = ""
+		id, dynamic = "", false
 		key := nameKey(name)
 		e, err := v.Get(key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -102,7 +105,7 @@ func (s *Service) purge(ctx context.Context, name string, match func(*secretReco
 		v.Delete(key)
 		deleteIndexes(v, rec)
 		v.Put(tombstoneKey(rec.ID), encode(&tombstone{V: formatVersion, Secret: rec.ID, Name: rec.Name}))
-		id = rec.ID
+		id, dynamic = rec.ID, rec.Dynamic
 		return nil
 	})
 	if err != nil {
@@ -111,6 +114,9 @@ func (s *Service) purge(ctx context.Context, name string, match func(*secretReco
 	s.caches.records.remove(name)
 	if id == "" {
 		return false, nil
+	}
+	if dynamic && s.dynamic != nil {
+		s.dynamic.PurgedDynamic(ctx, name)
 	}
 	return true, s.finishPurge(ctx, id)
 }

@@ -43,7 +43,7 @@ func TestNewValidatesConfig(t *testing.T) {
 
 func TestHandleUnknownOperationAndBadJSON(t *testing.T) {
 	e := newEnv(t)
-	if ae := e.fail("RotateSecret", `{}`, "UnknownOperationException"); ae.Status != 400 {
+	if ae := e.fail("ReplicateSecretToRegions", `{}`, "UnknownOperationException"); ae.Status != 400 {
 		t.Errorf("status = %d, want 400", ae.Status)
 	}
 	e.fail("CreateSecret", `{"Name": 5}`, "SerializationException")

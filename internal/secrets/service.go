@@ -58,6 +58,20 @@ type Config struct {
 	// CacheEntries bounds the number of entries of each cache. 0 means
 	// DefaultCacheEntries; a negative value disables both caches.
 	CacheEntries int
+	// Dynamic issues the values of dynamic secrets; nil means reading one
+	// is an internal error (no dynamic secrets can be created without the
+	// server's native API, which sets it).
+	Dynamic DynamicIssuer
+	// Rotators, when not nil, checks the RotationLambdaARN of every
+	// RotateSecret that sets one: it returns an error wrapping
+	// ErrUnknownRotator when no rotator answers to that ARN (the client
+	// gets InvalidParameterException) and any other error when it cannot
+	// tell (an internal failure). nil accepts every well-formed ARN.
+	Rotators func(ctx context.Context, arn string) error
+	// OnRotate, when not nil, is called after a RotateSecret that made a
+	// rotation due now has committed, so the rotation runner can start at
+	// once instead of at its next pass. It must not block.
+	OnRotate func()
 }
 
 // Authorizer decides whether a request is allowed. It is the consumer-side
@@ -98,6 +112,10 @@ type Service struct {
 	now     func() time.Time
 	rand    *lockedReader
 	log     *slog.Logger
+	dynamic DynamicIssuer
+	// rotators and onRotate are Config.Rotators and Config.OnRotate.
+	rotators func(ctx context.Context, arn string) error
+	onRotate func()
 	// secretARNPrefix is the ARN of every secret up to the name.
 	secretARNPrefix string
 	// actions maps each operation to its IAM action, "secretsmanager:<op>".
@@ -140,6 +158,10 @@ func New(cfg Config) (*Service, error) {
 		account: cfg.AccountID,
 		now:     cfg.Now,
 		log:     cfg.Logger,
+		dynamic: cfg.Dynamic,
+
+		rotators: cfg.Rotators,
+		onRotate: cfg.OnRotate,
 	}
 	s.secretARNPrefix = "arn:aws:secretsmanager:" + s.region + ":" + s.account + ":secret:"
 	s.actions = make(map[string]string, len(operations))
@@ -215,6 +237,8 @@ var operations = map[string]func(*Service, context.Context, *Call) (any, error){
 	"DeleteResourcePolicy":     (*Service).deleteResourcePolicy,
 	"ValidateResourcePolicy":   (*Service).validateResourcePolicy,
 	"ListResourcePolicies":     (*Service).listResourcePolicies,
+	"RotateSecret":             (*Service).rotateSecret,
+	"CancelRotateSecret":       (*Service).cancelRotateSecret,
 }
 
 // KnownOperation reports whether op is a Secrets Manager operation sigil

@@ -174,6 +174,7 @@ type describeSecretOutput struct {
 	Tags               []wireTag           `json:",omitempty"`
 	VersionIdsToStages map[string][]string `json:",omitempty"`
 	PrimaryRegion      string              `json:",omitempty"`
+	rotationInfo
 }
 
 type listSecretsInput struct {
@@ -197,6 +198,7 @@ type secretListEntry struct {
 	Tags                   []wireTag           `json:",omitempty"`
 	SecretVersionsToStages map[string][]string `json:",omitempty"`
 	PrimaryRegion          string              `json:",omitempty"`
+	rotationInfo
 }
 
 type listSecretsOutput struct {
