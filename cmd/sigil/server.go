@@ -107,6 +107,8 @@ Key providers:
 	f.BoolVar(&cfg.AllowInsecureOIDC, "allow-insecure-oidc", false, "fetch OIDC discovery and keys over plain http when a provider asks for it (labs only)")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "largest accepted request body, in bytes")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
+	f.DurationVar(&cfg.ReaperInterval, "reaper-interval", 10*time.Second, "time between passes of the lease reaper, which revokes expired dynamic database users")
+	f.DurationVar(&cfg.RotationInterval, "rotation-interval", 30*time.Second, "time between passes of the rotation runner, which starts due secret rotations")
 	return cmd
 }
 

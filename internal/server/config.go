@@ -77,6 +77,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
 	IdleTimeout time.Duration
+	// ReaperInterval is the time between passes of the lease reaper, which
+	// revokes expired dynamic database users. Default 10s.
+	ReaperInterval time.Duration
+	// RotationInterval is the time between passes of the rotation runner,
+	// which starts due secret rotations (RotateSecret with
+	// RotateImmediately starts at once). Default 30s.
+	RotationInterval time.Duration
 }
 
 // Defaults for Config fields left empty.
@@ -169,6 +176,8 @@ func (c *Config) Validate() error {
 		{&c.ReadTimeout, 30 * time.Second},
 		{&c.WriteTimeout, 60 * time.Second},
 		{&c.IdleTimeout, 120 * time.Second},
+		{&c.ReaperInterval, 10 * time.Second},
+		{&c.RotationInterval, 30 * time.Second},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def

@@ -119,6 +119,26 @@ func TestEverySecretsManagerOperation(t *testing.T) {
 		t.Fatalf("malformed policy: %v", err)
 	}
 
+	// Rotation on a schedule, not at once, so the value the checks below
+	// read stays; the runner and rotators have their own tests.
+	rot, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("ops/db"),
+		RotationLambdaARN: aws.String("arn:aws:lambda:us-east-1:" + strings.Split(aws.ToString(created.ARN), ":")[4] + ":function:sigil-random"),
+		RotationRules:     &types.RotationRulesType{ScheduleExpression: aws.String("rate(10 days)")}, RotateImmediately: aws.Bool(false)})
+	must("RotateSecret", err)
+	if aws.ToString(rot.ARN) != aws.ToString(created.ARN) {
+		t.Fatalf("RotateSecret answered for %s", aws.ToString(rot.ARN))
+	}
+	rd, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("ops/db")})
+	must("DescribeSecret", err)
+	if !aws.ToBool(rd.RotationEnabled) || rd.NextRotationDate == nil || aws.ToString(rd.RotationRules.ScheduleExpression) != "rate(10 days)" {
+		t.Fatalf("DescribeSecret after RotateSecret: enabled %v, next %v", aws.ToBool(rd.RotationEnabled), rd.NextRotationDate)
+	}
+	_, err = sm.CancelRotateSecret(ctx, &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("ops/db")})
+	must("CancelRotateSecret", err)
+	if rd, err = sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("ops/db")}); err != nil || aws.ToBool(rd.RotationEnabled) {
+		t.Fatalf("DescribeSecret after CancelRotateSecret: %v, %v", aws.ToBool(rd.RotationEnabled), err)
+	}
+
 	del, err := sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("ops/db"), RecoveryWindowInDays: aws.Int64(7)})
 	must("DeleteSecret", err)
 	if del.DeletionDate == nil {

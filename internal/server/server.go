@@ -13,6 +13,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -34,9 +35,11 @@ import (
 	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/authn"
 	"sigil.dev/sigil/internal/barrier"
+	"sigil.dev/sigil/internal/dynamic"
 	"sigil.dev/sigil/internal/federation"
 	"sigil.dev/sigil/internal/iam"
 	"sigil.dev/sigil/internal/images"
+	"sigil.dev/sigil/internal/rotation"
 	"sigil.dev/sigil/internal/secrets"
 	"sigil.dev/sigil/internal/sigv4"
 	"sigil.dev/sigil/internal/store"
@@ -52,14 +55,19 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the randomness source. Default crypto/rand.Reader.
 	Rand io.Reader
+	// DynamicEngines builds the database engines of dynamic secrets.
+	// Default dynamic.DefaultEngine; tests wrap it to stop a server at a
+	// chosen point of issuing a user.
+	DynamicEngines dynamic.EngineFactory
 }
 
 // Server is one sigil server process.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
-	rand io.Reader
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	rand    io.Reader
+	engines dynamic.EngineFactory
 
 	db       store.Store // the backend, instrumented
 	barrier  *barrier.Barrier
@@ -81,13 +89,16 @@ type Server struct {
 
 // services are the parts that exist only while unsealed.
 type services struct {
-	account *account
-	audit   auditLog
-	secrets *secrets.Service
-	iam     *iam.API
-	sts     *sts.Service
-	images  *images.Registry
-	authz   iam.Authorizer
+	account  *account
+	audit    auditLog
+	secrets  *secrets.Service
+	iam      *iam.API
+	sts      *sts.Service
+	images   *images.Registry
+	catalog  *dynamic.Catalog
+	leases   *dynamic.Leases
+	rotators *rotation.Registry
+	authz    iam.Authorizer
 	// stop ends the background work started at unseal and waits for it.
 	stop func()
 }
@@ -96,7 +107,7 @@ type services struct {
 // shamir, unseals the barrier and bootstraps the account. cfg must have been
 // validated.
 func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now, rand: opts.Rand, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now, rand: opts.Rand, engines: opts.DynamicEngines, metrics: newMetrics()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -242,6 +253,33 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		alog.Close()
 		return err
 	}
+	catalog, err := dynamic.NewCatalog(dynamic.CatalogOptions{Store: s.barrier, Now: s.now, Rand: s.rand, Logger: s.log, Engines: s.engines})
+	if err != nil {
+		alog.Close()
+		return err
+	}
+	leases, err := dynamic.NewLeases(dynamic.Options{Store: s.barrier, Roles: catalog, Now: s.now, Rand: s.rand, Logger: s.log})
+	if err != nil {
+		alog.Close()
+		return err
+	}
+	replica := s.replicaID()
+	reaper, err := dynamic.NewReaper(dynamic.ReaperOptions{
+		Leases: leases, ID: replica, Now: s.now, Interval: s.cfg.ReaperInterval,
+		OnRevoke: s.auditRevocation(alog, acct.ID),
+	})
+	if err != nil {
+		alog.Close()
+		return err
+	}
+	rotators, err := rotation.NewRegistry(rotation.RegistryConfig{Store: s.barrier, Region: s.cfg.Region, AccountID: acct.ID, Now: s.now, Rand: s.rand})
+	if err != nil {
+		alog.Close()
+		return err
+	}
+	// RotateSecret with RotateImmediately kicks the runner, which needs
+	// the service: the pointer is set before anything can call it.
+	var runnerPtr atomic.Pointer[rotation.Runner]
 	sec, err := secrets.New(secrets.Config{
 		Store:      s.barrier,
 		Authorizer: authz,
@@ -251,24 +289,65 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		Now:        s.now,
 		Rand:       s.rand,
 		Logger:     s.log,
+		Dynamic:    &dynamicIssuer{catalog: catalog, leases: leases, log: s.log},
+		Rotators:   rotators.Check,
+		OnRotate: func() {
+			if r := runnerPtr.Load(); r != nil {
+				r.Kick()
+			}
+		},
 	})
 	if err != nil {
 		alog.Close()
 		return err
 	}
+	runner, err := rotation.New(rotation.Config{
+		Secrets: sec, Store: s.barrier, Registry: rotators, Audit: alog, Now: s.now, Rand: s.rand, Logger: s.log,
+		Interval: s.cfg.RotationInterval, HolderID: replica, AccountID: acct.ID, Region: s.cfg.Region,
+	})
+	if err != nil {
+		alog.Close()
+		return err
+	}
+	runnerPtr.Store(runner)
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { stsSvc.Run(bg) })
 	wg.Go(func() { imgs.Run(bg) })
 	wg.Go(func() { s.purgeLoop(bg, sec) })
+	wg.Go(func() { _ = reaper.Run(bg) })
+	wg.Go(func() { _ = runner.Run(bg) })
 	// stop ends the background work and waits for it, so nothing writes
 	// to the store after Close closes it.
-	stop := func() { cancel(); wg.Wait() }
-	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, sts: stsSvc, images: imgs, authz: authz, stop: stop})
+	stop := func() { cancel(); wg.Wait(); catalog.Close() }
+	s.svc.Store(&services{account: acct, audit: alog, secrets: sec, iam: iamAPI, sts: stsSvc, images: imgs,
+		catalog: catalog, leases: leases, rotators: rotators, authz: authz, stop: stop})
 	s.metrics.sealed.Set(0)
 	s.log.Info("unsealed", "account", acct.ID, "region", s.cfg.Region)
 	return nil
 }
+
+// replicaID names this server among the replicas sharing a store, for the
+// lock that elects one reaper. It is kept in the data directory, so that a
+// server restarted after a crash takes its own lock back at once instead of
+// waiting for it to expire.
+func (s *Server) replicaID() string {
+	path := filepath.Join(s.cfg.DataDir, replicaIDFile)
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b))
+	}
+	var b [12]byte
+	_, _ = io.ReadFull(s.rand, b[:])
+	host, _ := os.Hostname()
+	id := fmt.Sprintf("%s/%x", host, b)
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		s.log.Warn("could not keep the replica id in the data directory; a restart waits for the reaper lock to expire", "err", err)
+	}
+	return id
+}
+
+// replicaIDFile is the file in the data directory holding the replica id.
+const replicaIDFile = "replica-id"
 
 // purgeLoop removes secrets whose recovery window has ended, every minute,
 // until ctx ends. Reads purge lazily as well; this keeps listings and the
