@@ -32,25 +32,29 @@ func newApplyCmd() *cobra.Command {
 	var o applyOptions
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
-		Short: "Make the server's roles, policies, users and secrets match a YAML file",
+		Short: "Make the server's roles, policies, users, databases and secrets match a YAML file",
 		Long: `Read a declarative YAML file of OIDC providers, managed policies, roles,
-users and secrets, compare it with what the server holds, print the plan
-(create, update with the steps, or no change, per object) and make the calls
-that close the gap, through the server's IAM and Secrets Manager APIs. Running
-the same file again changes nothing.
+users, databases, dynamic secrets and secrets, compare it with what the server
+holds, print the plan (create, update with the steps, or no change, per
+object) and make the calls that close the gap, through the server's IAM,
+Secrets Manager and native APIs. Running the same file again changes nothing.
 
 Objects apply in dependency order: OIDC providers, managed policies, roles,
-users, secrets. For each object in the file the file is the whole truth
-(inline policies, attachments and tags it does not list are removed), but
-objects absent from the file are never deleted, as with kubectl apply without
---prune: delete them with the IAM or Secrets Manager API.
+users, databases, dynamic secrets, secrets. For each object in the file the
+file is the whole truth (inline policies, attachments and tags it does not
+list are removed), but objects absent from the file are never deleted, as
+with kubectl apply without --prune: delete them with the IAM or Secrets
+Manager API, or sigil db delete.
 
 Secret values come from a file (valueFile, relative to FILE) or an environment
 variable (valueEnv), never from FILE itself, and are never printed. A value
 is written when its secret is created; an existing secret's value is left as
 is unless --update-values is given, which compares the server's value with the
 file's (in constant time) and writes a new version only when they differ.
-apply never creates access keys for users.
+A database's password (passwordFile or passwordEnv) is write-only: it is sent
+when the database is registered, and afterwards only with --update-values,
+which then sends it on every run, except once sigil db rotate-root has
+replaced it. apply never creates access keys for users.
 
 apply stops at the first failing step. An object it was creating is rolled
 back (deleted again, with everything attached to it in this run); an object
@@ -59,7 +63,8 @@ step that failed. The exit status is non-zero on any error.
 
 Strings in FILE may hold {{account}} and {{region}}: the server's account id
 (asked of the server with IAM GetUser, or --account-id) and the signing
-region.`,
+region. A dynamic secret's statements are sent as written: their {{name}},
+{{password}} and {{expiration}} are filled in by the server for each user.`,
 		Example: `  # See what would change, then apply it, as root:
   sigil apply -f examples/ecommerce/sigil.yaml --dry-run --credentials-file sigil-data/root.credentials
   sigil apply -f examples/ecommerce/sigil.yaml --credentials-file sigil-data/root.credentials
@@ -104,6 +109,7 @@ func runApply(ctx context.Context, out io.Writer, stdin io.Reader, o *applyOptio
 	clients := apply.Clients{
 		IAM:            iam.NewFromConfig(cfg),
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
+		Native:         apply.NewNative(cfg),
 		Region:         cfg.Region,
 		AccountID:      o.accountID,
 	}

@@ -36,6 +36,7 @@ Start a server on the embedded default store with:
 		newApplyCmd(),
 		newVersionCmd(),
 		newSealCmd(), newCredentialsCmd(),
+		newDBCmd(), newLeaseCmd(),
 	)
 	return root
 }

@@ -148,7 +148,7 @@ func applyObject(ctx context.Context, rs *runState, obj *object, or *ObjectResul
 	}
 	if or.Action == ActionCreate {
 		or.Status = StatusCreated
-		if or.Kind == KindSecret {
+		if or.Kind == KindSecret || or.Kind == KindDynamicSecret {
 			or.ARN = rs.secretARNs[or.Name]
 		}
 	} else {

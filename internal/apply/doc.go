@@ -1,7 +1,8 @@
 // Package apply makes a sigil server match a declarative YAML file, the way
 // Terraform or `kubectl apply` do: it is an API client that reads the
 // server's state through the IAM and Secrets Manager APIs (the real
-// aws-sdk-go-v2 clients) and makes the calls needed to reach the file.
+// aws-sdk-go-v2 clients) and sigil's native API (NewNative, for databases
+// and dynamic secrets) and makes the calls needed to reach the file.
 //
 // Three calls, each a phase:
 //
@@ -12,10 +13,15 @@
 // The file (version 1) lists, by kind, OIDC providers, managed policies,
 // roles (trust policy, inline and attached policies, permissions boundary,
 // max session duration, path, description, tags), users (the same, without
-// a trust policy) and secrets (description, KMS key id, tags, resource
-// policy, initial value). Policy documents are YAML maps (converted to JSON
-// in key order) or strings holding JSON. Any string may hold {{account}} and
-// {{region}}. Parse reports every problem at once with its line: unknown
+// a trust policy), databases (engine, host, port, dbname, privileged
+// username and password, TLS, connection cap), dynamic secrets (a
+// database, default and maximum TTL, creation, renew and revocation
+// statements, username prefix, password length, description, tags) and
+// secrets (description, KMS key id, tags, resource policy, initial value).
+// A name is either a secret or a dynamic secret, never both. Policy
+// documents are YAML maps (converted to JSON in key order) or strings
+// holding JSON. Any string may hold {{account}} and {{region}}, except a
+// dynamic secret's statements. Parse reports every problem at once with its line: unknown
 // keys, bad names, references to managed policies the file does not
 // declare, unreadable value files.
 //
@@ -24,8 +30,9 @@
 //   - Idempotent: Plan compares policies by meaning (canonical JSON), so a
 //     second run of the same file plans no change and Apply makes no call.
 //   - Dependency order: OIDC providers, managed policies, roles, users,
-//     secrets. An attached policy named by name resolves to the ARN of the
-//     file's managed policy.
+//     databases, dynamic secrets, secrets. An attached policy named by name
+//     resolves to the ARN of the file's managed policy; a secret's value
+//     template may name a dynamic secret's ARN.
 //   - For an object in the file, the file is the whole truth: inline
 //     policies, attachments and tags it does not list are removed, and an
 //     absent description or boundary is cleared.
@@ -33,8 +40,10 @@
 //     without --prune): removing an entry from the file leaves the object
 //     on the server. Delete it with the IAM or Secrets Manager API.
 //   - Immutable fields (a role's, user's or policy's path, a managed
-//     policy's description) and secrets scheduled for deletion make Plan
-//     fail with ErrConflict before anything is applied.
+//     policy's description, a database's engine), secrets scheduled for
+//     deletion, a dynamic secret whose name a static secret holds, and a
+//     database to register without a password make Plan fail with
+//     ErrConflict before anything is applied.
 //   - A managed policy's changed document becomes a new default version;
 //     when the policy already has IAM's five versions, the oldest non-default
 //     one is deleted first (it stays deleted if creating the new one fails).
@@ -55,4 +64,13 @@
 // current value and compares SHA-256 digests with crypto/subtle, writing a
 // new version only when they differ. Resource policies are put with
 // BlockPublicPolicy, so a policy open to everyone is refused.
+//
+// A database's password (passwordFile, one trailing newline dropped, or
+// passwordEnv) is held in a Value too. The server never returns it, so it
+// cannot be compared: it is sent when the database is registered, and
+// later only with Options.UpdateValues, which sends it on every run, except
+// after the server has rotated it (sigil db rotate-root), when the file's
+// password no longer works and is never sent. A dynamic secret's
+// statements are sent as written; the server fills in their {{name}},
+// {{password}} and {{expiration}} for each user it issues.
 package apply

@@ -22,6 +22,11 @@ type File struct {
 	// Users are the IAM users (without access keys: apply never creates
 	// credentials).
 	Users []User
+	// Databases are the databases registered for dynamic secrets.
+	Databases []Database
+	// DynamicSecrets are the secrets whose value is a database user issued
+	// for each caller.
+	DynamicSecrets []DynamicSecret
 	// Secrets are the Secrets Manager secrets.
 	Secrets []Secret
 }
@@ -195,6 +200,8 @@ const (
 	KindManagedPolicy Kind = "managed-policy"
 	KindRole          Kind = "role"
 	KindUser          Kind = "user"
+	KindDatabase      Kind = "database"
+	KindDynamicSecret Kind = "dynamic-secret"
 	KindSecret        Kind = "secret"
 )
 

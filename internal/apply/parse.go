@@ -104,12 +104,12 @@ func Parse(r io.Reader, baseDir string, lookupEnv func(string) (string, bool)) (
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var raw rawFile
+	var raw rawTop
 	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, &FileError{Problems: []Problem{{Message: "the file is empty; it needs at least \"version: 1\""}}}
 		}
-		return nil, &FileError{Problems: yamlProblems(err)}
+		return nil, &FileError{Problems: fixTopProblems(yamlProblems(err))}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -135,7 +135,7 @@ func (p *parser) addf(line int, format string, args ...any) {
 	p.problems = append(p.problems, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
 }
 
-func (p *parser) file(raw *rawFile) *File {
+func (p *parser) file(raw *rawTop) *File {
 	switch {
 	case !raw.Version.set:
 		p.addf(1, "the file must start with \"version: 1\"")
@@ -166,9 +166,30 @@ func (p *parser) file(raw *rawFile) *File {
 		p.unique(seen, "user:"+strings.ToLower(u.Name), "user", u.Name, u.Line)
 		f.Users = append(f.Users, u)
 	}
+	for i := range raw.Databases {
+		d := p.database(&raw.Databases[i])
+		p.unique(seen, "database:"+d.Name, "database", d.Name, d.Line)
+		f.Databases = append(f.Databases, d)
+	}
+	// Dynamic secrets come before secrets, so that a value template may
+	// name one with {{secretArn:NAME}}.
 	earlier := map[string]bool{}
+	dynamicAt := map[string]int{}
+	for i := range raw.DynamicSecrets {
+		s := p.dynamicSecret(&raw.DynamicSecrets[i])
+		p.unique(seen, "secret:"+s.Name, "dynamic secret", s.Name, s.Line)
+		if _, dup := dynamicAt[s.Name]; !dup && s.Name != "" {
+			dynamicAt[s.Name] = s.Line
+		}
+		earlier[s.Name] = true
+		f.DynamicSecrets = append(f.DynamicSecrets, s)
+	}
 	for i := range raw.Secrets {
 		s := p.secret(&raw.Secrets[i], earlier)
+		if line, ok := dynamicAt[s.Name]; ok {
+			p.addf(s.Line, "secret %q is also declared under dynamicSecrets (line %d); a secret is either static or dynamic", s.Name, line)
+			continue
+		}
 		p.unique(seen, "secret:"+s.Name, "secret", s.Name, s.Line)
 		earlier[s.Name] = true
 		f.Secrets = append(f.Secrets, s)

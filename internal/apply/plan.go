@@ -23,6 +23,9 @@ type Clients struct {
 	// SecretsManager is a Secrets Manager client with the server's
 	// endpoint. Required when the file has secrets.
 	SecretsManager *secretsmanager.Client
+	// Native calls sigil's native API (see NewNative). Required when the
+	// file has databases or dynamic secrets.
+	Native NativeCaller
 	// Region replaces {{region}}; it is the region the clients sign for.
 	// Required.
 	Region string
@@ -75,8 +78,8 @@ type Change struct {
 }
 
 // PlanResult is what Plan found: one Change per object of the file, in
-// apply order (OIDC providers, managed policies, roles, users, secrets;
-// the file's order within a kind). It holds no secret value in a form that
+// apply order (OIDC providers, managed policies, roles, users, databases,
+// dynamic secrets, secrets; the file's order within a kind). It holds no secret value in a form that
 // prints.
 type PlanResult struct {
 	// Account and Region are the values placeholders were resolved with.
@@ -168,7 +171,10 @@ func Plan(ctx context.Context, c Clients, f *File, opts Options) (*PlanResult, e
 	if (hasIAM || c.AccountID == "") && c.IAM == nil {
 		return nil, errors.New("planning: an IAM client is required")
 	}
-	if len(f.Secrets) > 0 && c.SecretsManager == nil {
+	if len(f.Databases)+len(f.DynamicSecrets) > 0 && c.Native == nil {
+		return nil, errors.New("planning: a native API client is required for databases and dynamic secrets")
+	}
+	if len(f.Secrets)+len(f.DynamicSecrets) > 0 && c.SecretsManager == nil {
 		return nil, errors.New("planning: a Secrets Manager client is required")
 	}
 	account := c.AccountID
@@ -201,6 +207,16 @@ func Plan(ctx context.Context, c Clients, f *File, opts Options) (*PlanResult, e
 	}
 	for _, u := range f.Users {
 		if err := pl.user(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range f.Databases {
+		if err := pl.database(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range f.DynamicSecrets {
+		if err := pl.dynamicSecret(ctx, s); err != nil {
 			return nil, err
 		}
 	}

@@ -88,6 +88,17 @@ func (pl *planner) secret(ctx context.Context, s Secret) error {
 		pl.conflict(KindSecret, s.Name, s.Line, "it is scheduled for deletion; restore it (RestoreSecret) or wait until it is purged")
 		return nil
 	}
+	if pl.c.Native != nil {
+		// A dynamic secret has no stored value to compare or set; reading
+		// it would issue a database user.
+		var d struct {
+			Name string `json:"name"`
+		}
+		if err := pl.c.Native(ctx, "/v1/dynamic-secrets/get", map[string]string{"name": s.Name}, &d); err == nil && d.Name == s.Name {
+			pl.conflict(KindSecret, s.Name, s.Line, "it is a dynamic secret on the server; list it under dynamicSecrets")
+			return nil
+		}
+	}
 	var steps []step
 	if aws.ToString(got.Description) != desc || aws.ToString(got.KmsKeyId) != kms {
 		var fields []string
