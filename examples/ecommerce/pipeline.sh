@@ -3,8 +3,10 @@
 # Docker daemon (see README.md, "Sealed images"):
 #
 #   1. start a sigil server (a throwaway one in a temporary directory, unless
-#      SIGIL_ENDPOINT and SIGIL_ROOT_CREDENTIALS name an existing one);
-#   2. apply sigil.yaml and sealed.yaml; give the CI user "sealer" an access
+#      SIGIL_ENDPOINT and SIGIL_ROOT_CREDENTIALS name an existing one), and a
+#      throwaway PostgreSQL playing the shop database (e2e/postgres.sh);
+#   2. apply sigil.yaml (pointed at that database) and sealed.yaml, rotate
+#      the database's root password; give the CI user "sealer" an access
 #      key (it may only register image keys for my-app's repository);
 #   3. build my-app as a static Go binary and layer it on an empty base into
 #      an OCI layout with go-containerregistry (imagetool build);
@@ -13,7 +15,8 @@
 #      as the container runtime would present it at /var/run/sigil;
 #   6. run the app binary outside a container with an AWS config whose
 #      credential_process is `sigil credentials --bootstrap FILE`: unchanged
-#      aws-sdk-go-v2 code reads the database secret;
+#      aws-sdk-go-v2 code reads the dynamic database secret and connects as
+#      the user sigil created for it;
 #   7. with the aws CLI (if installed), the same credential_process reads the
 #      allowed secret and is denied another;
 #   8. revoke the digest: the app can no longer get credentials.
@@ -23,7 +26,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+. e2e/postgres.sh
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; stop_postgres; rm -rf "$work"; }
 trap cleanup EXIT
 step() { echo "==> $*"; }
 fail() { echo "pipeline: FAIL: $*" >&2; exit 1; }
@@ -57,9 +61,25 @@ export AWS_DEFAULT_REGION=$AWS_REGION AWS_CONFIG_FILE="$work/none" AWS_EC2_METAD
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
 root=(--endpoint "$SIGIL_ENDPOINT" --credentials-file "$SIGIL_ROOT_CREDENTIALS")
 
-step "applying sigil.yaml and sealed.yaml"
-"$sigil" apply -f examples/ecommerce/sigil.yaml "${root[@]}" >/dev/null
+step "starting a throwaway PostgreSQL as the shop database"
+start_postgres
+psql_su -d postgres -c "CREATE DATABASE shop"
+admin_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+psql_su -d shop -c "CREATE ROLE sigil WITH LOGIN CREATEROLE PASSWORD '$admin_pw'; GRANT pg_signal_backend TO sigil;
+  CREATE TABLE products (id int PRIMARY KEY, name text); INSERT INTO products VALUES (1, 'lamp'), (2, 'chair');
+  GRANT SELECT ON products TO sigil WITH GRANT OPTION"
+
+step "applying sigil.yaml (its database pointed at 127.0.0.1:$PG_PORT) and sealed.yaml"
+mkdir "$work/config"
+cp examples/ecommerce/bootstrap.json "$work/config/"
+sed -e "s/host: db.example.internal/host: 127.0.0.1/" -e "s/port: 5432/port: $PG_PORT/" -e "s/mode: verify-full/mode: disable/" \
+  examples/ecommerce/sigil.yaml >"$work/config/sigil.yaml"
+SHOP_DB_ADMIN_PASSWORD=$admin_pw "$sigil" apply -f "$work/config/sigil.yaml" "${root[@]}" >/dev/null
 "$sigil" apply -f examples/ecommerce/sealed.yaml "${root[@]}" >/dev/null
+"$sigil" db rotate-root shop "${root[@]}"
+if PGPASSWORD=$admin_pw psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U sigil -d shop -c "SELECT 1" >/dev/null 2>&1; then
+  fail "the database's root password still works after rotate-root"
+fi
 
 sealer_creds="$SIGIL_ROOT_CREDENTIALS"
 if command -v "$AWS" >/dev/null; then
@@ -103,8 +123,12 @@ app_env=(env -u AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE="$work/aws-config" A
 
 step "running my-app outside a container with credential_process"
 "${app_env[@]}" "$work/app" | tee "$work/app.out"
-grep -q "database credentials read: my_app@db.example.internal" "$work/app.out" || fail "my-app did not read its secret"
-grep -q "sample-password" "$work/app.out" && fail "my-app printed the password"
+grep -q "database credentials read: my_app_.*@127.0.0.1:$PG_PORT/shop" "$work/app.out" || fail "my-app did not read its dynamic secret"
+grep -q "connected to shop as my_app_.*: 2 products" "$work/app.out" || fail "my-app did not connect as its own user"
+user=$(sed -n 's/.*connected to shop as \(my_app_[a-z0-9_]*\):.*/\1/p' "$work/app.out")
+n=$(psql_su -d shop -tA -c "SELECT count(*) FROM pg_roles WHERE rolname = '$user' AND rolvaliduntil > now()")
+[ "$n" = 1 ] || fail "the issued user $user is not a PostgreSQL role with an expiry"
+"$sigil" lease list my-app/database-credentials/ "${root[@]}"
 
 if command -v "$AWS" >/dev/null; then
   step "the aws CLI with the same credential_process: allowed secret, then another"

@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
 
+	"sigil.dev/sigil/internal/testutil"
 	"sigil.dev/sigil/internal/testutil/testserver"
 )
 
@@ -65,14 +67,24 @@ func (e *env) apply(t *testing.T, f *File, opts Options) (*PlanResult, *Result) 
 	return p, r
 }
 
-func exampleFile(t *testing.T) *File {
+// exampleAdminPassword is the example database administrator's password
+// in these tests, given as sigil.yaml's SHOP_DB_ADMIN_PASSWORD.
+const exampleAdminPassword = "example-admin-password-1"
+
+// exampleFile parses the example's sigil.yaml. With pg, its database
+// points at that server (loopback, no TLS) instead of db.example.internal.
+func exampleFile(t *testing.T, pg *testutil.Postgres) *File {
 	t.Helper()
 	dir := filepath.Join("..", "..", "examples", "ecommerce")
 	b, err := os.ReadFile(filepath.Join(dir, "sigil.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parse(t, string(b), dir, nil)
+	f := parse(t, string(b), dir, map[string]string{"SHOP_DB_ADMIN_PASSWORD": exampleAdminPassword})
+	if pg != nil {
+		f.Databases[0].Host, f.Databases[0].Port, f.Databases[0].TLS = pg.Host, pg.Port, DatabaseTLS{Mode: "disable"}
+	}
+	return f
 }
 
 func actions(p *PlanResult) []string {
@@ -109,16 +121,46 @@ func mustJSON(t *testing.T, s string) map[string]any {
 	return m
 }
 
+// exampleDatabase starts the example's database: PostgreSQL with the shop
+// database, its products table and the sigil login sigil.yaml
+// describes, and returns the example file pointed at it.
+func exampleDatabase(t *testing.T, e *env) (*File, *testutil.Postgres) {
+	t.Helper()
+	pg := testutil.StartPostgres(t)
+	ctx := context.Background()
+	su, err := pgx.Connect(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+	if _, err := su.Exec(ctx, `CREATE DATABASE shop`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.Exec(ctx, `CREATE ROLE sigil WITH LOGIN CREATEROLE PASSWORD '`+exampleAdminPassword+`'; GRANT pg_signal_backend TO sigil`); err != nil {
+		t.Fatal(err)
+	}
+	shop, err := pgx.Connect(ctx, pg.DSNFor(pg.User, pg.Password, "shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shop.Close(ctx)
+	if _, err := shop.Exec(ctx, `CREATE TABLE products (id int PRIMARY KEY, name text); INSERT INTO products VALUES (1, 'lamp'), (2, 'chair'); GRANT SELECT ON products TO sigil WITH GRANT OPTION`); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Native = NewNative(e.srv.AWSConfig())
+	return exampleFile(t, pg), pg
+}
+
 func TestApplyExample(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	f := exampleFile(t)
+	f, pg := exampleDatabase(t, e)
 
 	p, r := e.apply(t, f, Options{})
-	if create, update, unchanged := p.Counts(); create != 6 || update != 0 || unchanged != 0 {
+	if create, update, unchanged := p.Counts(); create != 7 || update != 0 || unchanged != 0 {
 		t.Fatalf("first plan: %v", actions(p))
 	}
-	if created, _, _, failed := r.Counts(); created != 6 || failed != 0 {
+	if created, _, _, failed := r.Counts(); created != 7 || failed != 0 {
 		t.Fatalf("first apply: %+v", r.Objects)
 	}
 	acct := p.Account
@@ -202,22 +244,32 @@ func TestApplyExample(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(aws.ToString(creds.ARN), "arn:aws:secretsmanager:us-east-1:"+acct+":secret:my-app/database-credentials-") ||
-			len(creds.Tags) != 1 || !strings.Contains(aws.ToString(creds.Description), "sample data") {
+			len(creds.Tags) != 1 || !strings.Contains(aws.ToString(creds.Description), "per pod session") {
 			t.Errorf("credentials secret: %+v", creds)
 		}
+		// The dynamic secret issues a working user of the shop database.
 		val, err := e.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/database-credentials")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := os.ReadFile(filepath.Join("..", "..", "examples", "ecommerce", "database-credentials.json"))
-		if aws.ToString(val.SecretString) != string(want) {
-			t.Error("the credentials value is not the file's bytes")
+		var db struct {
+			Host, Username, Password, DBName string
+			Port                             int
 		}
-		db := mustJSON(t, aws.ToString(val.SecretString))
-		for _, k := range []string{"host", "port", "username", "password", "dbname"} {
-			if _, ok := db[k]; !ok {
-				t.Errorf("credentials lack %q", k)
-			}
+		if err := json.Unmarshal([]byte(aws.ToString(val.SecretString)), &db); err != nil {
+			t.Fatal(err)
+		}
+		if db.Host != pg.Host || db.Port != pg.Port || db.DBName != "shop" || !strings.HasPrefix(db.Username, "my_app_") {
+			t.Fatalf("issued credentials %s@%s:%d/%s", db.Username, db.Host, db.Port, db.DBName)
+		}
+		conn, err := pgx.Connect(ctx, pg.DSNFor(db.Username, db.Password, db.DBName))
+		if err != nil {
+			t.Fatalf("logging in as the issued user: %v", err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("reading products as the issued user: %d, %v", n, err)
 		}
 		boot, err := e.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/bootstrap")})
 		if err != nil {
@@ -231,19 +283,27 @@ func TestApplyExample(t *testing.T) {
 
 	t.Run("second run changes nothing", func(t *testing.T) {
 		for _, opts := range []Options{{}, {UpdateValues: true}} {
-			p, r := e.apply(t, exampleFile(t), opts)
-			if p.HasChanges() {
-				t.Fatalf("second plan (%+v): %v", opts, actions(p))
-			}
-			if _, _, unchanged, _ := r.Counts(); unchanged != 6 {
-				t.Fatalf("second apply: %+v", r.Objects)
-			}
-			var text bytes.Buffer
-			if err := p.WriteText(&text); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(text.String(), "no changes") {
-				t.Errorf("plan text does not say no changes:\n%s", text.String())
+			p, r := e.apply(t, exampleFile(t, pg), opts)
+			if opts.UpdateValues {
+				// A database password is write-only: --update-values sends
+				// it again, and that is the only change.
+				if create, update, _ := p.Counts(); create != 0 || update != 1 || findChange(t, p, KindDatabase, "shop").Action != ActionUpdate {
+					t.Fatalf("second plan (%+v): %v", opts, actions(p))
+				}
+			} else {
+				if p.HasChanges() {
+					t.Fatalf("second plan (%+v): %v", opts, actions(p))
+				}
+				if _, _, unchanged, _ := r.Counts(); unchanged != 7 {
+					t.Fatalf("second apply: %+v", r.Objects)
+				}
+				var text bytes.Buffer
+				if err := p.WriteText(&text); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(text.String(), "no changes") {
+					t.Errorf("plan text does not say no changes:\n%s", text.String())
+				}
 			}
 			note := noteValueLeft
 			if opts.UpdateValues {
@@ -301,8 +361,9 @@ func (e *env) serverEmpty(t *testing.T) {
 
 func TestPlanChangesNothing(t *testing.T) {
 	e := newEnv(t)
-	p := e.plan(t, exampleFile(t), Options{UpdateValues: true})
-	if c, _, _ := p.Counts(); c != 6 {
+	e.c.Native = NewNative(e.srv.AWSConfig())
+	p := e.plan(t, exampleFile(t, nil), Options{UpdateValues: true})
+	if c, _, _ := p.Counts(); c != 7 {
 		t.Fatalf("plan: %v", actions(p))
 	}
 	e.serverEmpty(t)

@@ -187,11 +187,11 @@ func TestParseExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	f, err := Parse(fh, dir, nil)
+	f, err := Parse(fh, dir, testEnv(map[string]string{"SHOP_DB_ADMIN_PASSWORD": exampleAdminPassword}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Roles) != 1 || f.Roles[0].Name != "application-role" || len(f.Secrets) != 2 {
+	if len(f.Roles) != 1 || f.Roles[0].Name != "application-role" || len(f.Secrets) != 1 || len(f.Databases) != 1 || len(f.DynamicSecrets) != 1 {
 		t.Fatalf("example: %+v", f)
 	}
 }

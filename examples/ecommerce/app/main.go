@@ -4,18 +4,23 @@
 // credential_process = sigil credentials --bootstrap ...), so the program
 // holds no secret and no sigil-specific code.
 //
-// It prints where it would connect and never the password.
+// It connects to the database with the credentials it read (a user sigil
+// issued for it alone), counts the products, and never prints the password.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
 )
 
 func main() {
@@ -49,6 +54,20 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("my-app: database credentials read: %s@%s:%d/%s (password: %d characters, not shown)\n",
 		db.Username, db.Host, db.Port, db.DBName, len(db.Password))
+	// Connect as the user sigil issued. TLS follows libpq's PGSSLMODE
+	// (pgx's default is "prefer").
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(db.Username, db.Password),
+		Host: net.JoinHostPort(db.Host, strconv.Itoa(db.Port)), Path: "/" + db.DBName}
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return fmt.Errorf("connecting to the database as %s: %w", db.Username, err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM products").Scan(&n); err != nil {
+		return fmt.Errorf("querying products as %s: %w", db.Username, err)
+	}
+	fmt.Printf("my-app: connected to %s as %s: %d products\n", db.DBName, db.Username, n)
 	return nil
 }
 
