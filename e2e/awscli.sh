@@ -44,6 +44,26 @@ echo "$out" | grep -q InvalidRequestException || fail "want InvalidRequestExcept
 sm restore-secret --secret-id "$name" >/dev/null
 sm get-secret-value --secret-id "$name" >/dev/null || fail "restored secret not readable"
 
+# Rotation with the built-in random rotator: rotate-secret starts it at
+# once; AWSCURRENT moves to a new random value, the old one is AWSPREVIOUS.
+acct=$(echo "$arn" | cut -d: -f5)
+rot=$(sm rotate-secret --secret-id "$name" \
+  --rotation-lambda-arn "arn:aws:lambda:us-east-1:$acct:function:sigil-random" \
+  --rotation-rules '{"AutomaticallyAfterDays": 30}' | jq_py 'd["VersionId"]')
+for _ in $(seq 1 100); do
+  cur=$(sm get-secret-value --secret-id "$name" | jq_py 'd["VersionId"]')
+  [ "$cur" = "$rot" ] && break
+  sleep 0.2
+done
+[ "$cur" = "$rot" ] || fail "rotate-secret did not move AWSCURRENT to $rot"
+prev=$(sm get-secret-value --secret-id "$name" --version-stage AWSPREVIOUS | jq_py 'd["SecretString"]')
+[ "$prev" = second ] || fail "AWSPREVIOUS after rotation is not the value before it"
+enabled=$(sm describe-secret --secret-id "$name" | jq_py 'str(d["RotationEnabled"]) + " " + str("NextRotationDate" in d and "LastRotatedDate" in d)')
+[ "$enabled" = "True True" ] || fail "describe-secret after rotation: $enabled"
+sm cancel-rotate-secret --secret-id "$name" >/dev/null
+enabled=$(sm describe-secret --secret-id "$name" | jq_py 'str(d.get("RotationEnabled"))')
+[ "$enabled" = False ] || fail "cancel-rotate-secret left rotation enabled"
+
 # A wrong secret key is refused.
 if out=$(AWS_ACCESS_KEY_ID=AKIAAAAAAAAAAAAAAAAA AWS_SECRET_ACCESS_KEY=wrong AWS_SHARED_CREDENTIALS_FILE=/dev/null \
   "$AWS" --endpoint-url "$SIGIL_ENDPOINT" secretsmanager list-secrets 2>&1); then fail "unknown key accepted"; fi

@@ -34,32 +34,36 @@ func newApplyCmd() *cobra.Command {
 		Use:   "apply -f FILE",
 		Short: "Make the server's roles, policies, users, databases and secrets match a YAML file",
 		Long: `Read a declarative YAML file of OIDC providers, managed policies, roles,
-users, databases, dynamic secrets and secrets, compare it with what the server
-holds, print the plan (create, update with the steps, or no change, per
-object) and make the calls that close the gap, through the server's IAM,
+users, databases, dynamic secrets, rotators and secrets, compare it with what
+the server holds, print the plan (create, update with the steps, or no change,
+per object) and make the calls that close the gap, through the server's IAM,
 Secrets Manager and native APIs. Running the same file again changes nothing.
 
 Objects apply in dependency order: OIDC providers, managed policies, roles,
-users, databases, dynamic secrets, secrets. For each object in the file the
-file is the whole truth (inline policies, attachments and tags it does not
-list are removed), but objects absent from the file are never deleted, as
-with kubectl apply without --prune: delete them with the IAM or Secrets
-Manager API, or sigil db delete.
+users, databases, dynamic secrets, rotators, secrets. For each object in the
+file the file is the whole truth (inline policies, attachments and tags it
+does not list are removed), but objects absent from the file are never
+deleted, as with kubectl apply without --prune: delete them with the IAM or
+Secrets Manager API, or sigil db delete.
 
 Secret values come from a file (valueFile, relative to FILE) or an environment
-variable (valueEnv), never from FILE itself, and are never printed. A value
-is written when its secret is created; an existing secret's value is left as
-is unless --update-values is given, which compares the server's value with the
-file's (in constant time) and writes a new version only when they differ.
-A database's password (passwordFile or passwordEnv) is write-only: it is sent
+variable (valueEnv), never from FILE itself, and are never printed. A value is
+written when its secret is created; an existing secret's value is left as is
+unless --update-values is given, which compares the server's value with the
+file's (in constant time) and writes a new version only when they differ. A
+database's password (passwordFile or passwordEnv) is write-only: it is sent
 when the database is registered, and afterwards only with --update-values,
 which then sends it on every run, except once sigil db rotate-root has
-replaced it. apply never creates access keys for users.
+replaced it. A webhook rotator's key (keyFile or keyEnv) is write-only the
+same way. A secret's rotation block is compared with DescribeSecret and
+applied with RotateSecret (or CancelRotateSecret for enabled: false) only when
+it differs; apply never starts a rotation by itself unless the block changed
+and says rotateImmediately: true. apply never creates access keys for users.
 
 apply stops at the first failing step. An object it was creating is rolled
 back (deleted again, with everything attached to it in this run); an object
-that existed keeps the steps before the failure, and the error names the
-step that failed. The exit status is non-zero on any error.
+that existed keeps the steps before the failure, and the error names the step
+that failed. The exit status is non-zero on any error.
 
 Strings in FILE may hold {{account}} and {{region}}: the server's account id
 (asked of the server with IAM GetUser, or --account-id) and the signing

@@ -37,6 +37,7 @@ Start a server on the embedded default store with:
 		newVersionCmd(),
 		newSealCmd(), newCredentialsCmd(),
 		newDBCmd(), newLeaseCmd(),
+		newRotatorCmd(),
 	)
 	return root
 }

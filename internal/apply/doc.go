@@ -1,8 +1,9 @@
 // Package apply makes a sigil server match a declarative YAML file, the way
 // Terraform or `kubectl apply` do: it is an API client that reads the
 // server's state through the IAM and Secrets Manager APIs (the real
-// aws-sdk-go-v2 clients) and sigil's native API (NewNative, for databases
-// and dynamic secrets) and makes the calls needed to reach the file.
+// aws-sdk-go-v2 clients) and sigil's native API (NewNative, for databases,
+// dynamic secrets and rotators) and makes the calls needed to reach the
+// file.
 //
 // Three calls, each a phase:
 //
@@ -16,21 +17,24 @@
 // a trust policy), databases (engine, host, port, dbname, privileged
 // username and password, TLS, connection cap), dynamic secrets (a
 // database, default and maximum TTL, creation, renew and revocation
-// statements, username prefix, password length, description, tags) and
-// secrets (description, KMS key id, tags, resource policy, initial value).
-// A name is either a secret or a dynamic secret, never both. Policy
-// documents are YAML maps (converted to JSON in key order) or strings
-// holding JSON. Any string may hold {{account}} and {{region}}, except a
-// dynamic secret's statements. Parse reports every problem at once with its line: unknown
-// keys, bad names, references to managed policies the file does not
-// declare, unreadable value files.
+// statements, username prefix, password length, description, tags),
+// rotators (a random string or JSON field with a password policy, or an
+// HTTP webhook with its URL, timeout and HMAC key) and secrets
+// (description, KMS key id, tags, resource policy, initial value,
+// rotation). A name is either a secret or a dynamic secret, never both.
+// Policy documents are YAML maps (converted to JSON in key order) or
+// strings holding JSON. Any string may hold {{account}} and {{region}},
+// except a dynamic secret's statements, a random rotator's field and
+// excludeCharacters, and a rotation's schedule. Parse reports every
+// problem at once with its line: unknown keys, bad names, references to
+// managed policies the file does not declare, unreadable value files.
 //
 // Semantics:
 //
 //   - Idempotent: Plan compares policies by meaning (canonical JSON), so a
 //     second run of the same file plans no change and Apply makes no call.
 //   - Dependency order: OIDC providers, managed policies, roles, users,
-//     databases, dynamic secrets, secrets. An attached policy named by name
+//     databases, dynamic secrets, rotators, secrets. An attached policy named by name
 //     resolves to the ARN of the file's managed policy; a secret's value
 //     template may name a dynamic secret's ARN.
 //   - For an object in the file, the file is the whole truth: inline
@@ -73,4 +77,25 @@
 // password no longer works and is never sent. A dynamic secret's
 // statements are sent as written; the server fills in their {{name}},
 // {{password}} and {{expiration}} for each user it issues.
+//
+// Rotation: a secret's rotation block names a rotator (a function name,
+// which becomes arn:aws:lambda:{{region}}:{{account}}:function:NAME, or a
+// full RotationLambdaARN), a schedule (automaticallyAfterDays, or a
+// scheduleExpression rate(...) or cron(...)) and optionally a window
+// duration. Plan compares it with DescribeSecret's RotationEnabled,
+// RotationLambdaARN and RotationRules and, when they differ or rotation is
+// off, makes one RotateSecret call with RotateImmediately as the file says:
+// false unless rotateImmediately: true, so applying never rotates a secret
+// by itself, and an unchanged file makes no call at all (rotateImmediately
+// matters only when the rotation changes). "enabled: false" cancels an
+// enabled rotation (CancelRotateSecret). A secret without a rotation block
+// keeps whatever rotation the server has. A rotator's webhook key
+// (keyFile, base64 text on one line, or keyEnv) is write-only like a
+// database password, held in a Value: it is sent when the rotator is
+// registered, with every change of its other settings (a put replaces a
+// rotator whole, and the server would otherwise generate a new key), and
+// on every run with Options.UpdateValues. Apply never has the server
+// generate a key, so a webhook rotator needs a key source. Its
+// excludeCharacters and field are sent as written, without placeholder
+// expansion; its url may hold {{account}} and {{region}}.
 package apply

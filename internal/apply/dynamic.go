@@ -130,6 +130,7 @@ type rawTop struct {
 	rawFile        `yaml:",inline"`
 	Databases      []rawDatabase      `yaml:"databases"`
 	DynamicSecrets []rawDynamicSecret `yaml:"dynamicSecrets"`
+	Rotators       []rawRotator       `yaml:"rotators"`
 }
 
 type rawDatabase struct {

@@ -60,7 +60,7 @@ func TestParseDynamicBadFiles(t *testing.T) {
 		{"bad_dyn_prefix.yaml", 6, `usernamePrefix "App-" must be`},
 		{"bad_dyn_not_list.yaml", 3, "a list of dynamic secrets"},
 		{"bad_dyn_unknown_key.yaml", 5, `unknown key "ttl" in a dynamic secret`},
-		{"bad_top_key.yaml", 2, `unknown key "database" at the top level (known keys: version, oidcProviders, managedPolicies, roles, users, secrets, databases, dynamicSecrets)`},
+		{"bad_top_key.yaml", 2, `unknown key "database" at the top level (known keys: version, oidcProviders, managedPolicies, roles, users, secrets, databases, dynamicSecrets, rotators)`},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

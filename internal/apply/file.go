@@ -27,6 +27,9 @@ type File struct {
 	// DynamicSecrets are the secrets whose value is a database user issued
 	// for each caller.
 	DynamicSecrets []DynamicSecret
+	// Rotators are the registered rotators that secrets' rotation may
+	// name (see plan_rotation.go).
+	Rotators []Rotator
 	// Secrets are the Secrets Manager secrets.
 	Secrets []Secret
 }
@@ -150,6 +153,9 @@ type Secret struct {
 	// ValueTemplate marks a value whose placeholders ({{account}},
 	// {{region}}, {{secretArn:NAME}}) are expanded when it is written.
 	ValueTemplate bool
+	// Rotation is the secret's rotation; nil means the file does not
+	// manage it, and whatever the server has is left as is.
+	Rotation *Rotation
 	// Line is the line of the entry in the file.
 	Line int
 }
@@ -202,6 +208,7 @@ const (
 	KindUser          Kind = "user"
 	KindDatabase      Kind = "database"
 	KindDynamicSecret Kind = "dynamic-secret"
+	KindRotator       Kind = "rotator"
 	KindSecret        Kind = "secret"
 )
 

@@ -109,7 +109,7 @@ func Parse(r io.Reader, baseDir string, lookupEnv func(string) (string, bool)) (
 		if errors.Is(err, io.EOF) {
 			return nil, &FileError{Problems: []Problem{{Message: "the file is empty; it needs at least \"version: 1\""}}}
 		}
-		return nil, &FileError{Problems: fixTopProblems(yamlProblems(err))}
+		return nil, &FileError{Problems: fixRotationProblems(fixTopProblems(yamlProblems(err)))}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -183,6 +183,11 @@ func (p *parser) file(raw *rawTop) *File {
 		}
 		earlier[s.Name] = true
 		f.DynamicSecrets = append(f.DynamicSecrets, s)
+	}
+	for i := range raw.Rotators {
+		r := p.rotator(&raw.Rotators[i])
+		p.unique(seen, "rotator:"+r.Name, "rotator", r.Name, r.Line)
+		f.Rotators = append(f.Rotators, r)
 	}
 	for i := range raw.Secrets {
 		s := p.secret(&raw.Secrets[i], earlier)
@@ -442,6 +447,7 @@ func (p *parser) secret(r *rawSecret, earlier map[string]bool) Secret {
 		KmsKeyID:      p.text(r.KmsKeyID, "kmsKeyId", maxKmsKeyIDLen),
 		Tags:          p.tags(r.Tags),
 		ValueTemplate: r.ValueTemplate.v,
+		Rotation:      p.rotation(&r.Rotation),
 		Line:          r.line,
 	}
 	switch {

@@ -24,7 +24,7 @@ type Clients struct {
 	// endpoint. Required when the file has secrets.
 	SecretsManager *secretsmanager.Client
 	// Native calls sigil's native API (see NewNative). Required when the
-	// file has databases or dynamic secrets.
+	// file has databases, dynamic secrets or rotators.
 	Native NativeCaller
 	// Region replaces {{region}}; it is the region the clients sign for.
 	// Required.
@@ -42,7 +42,9 @@ type Options struct {
 	// secret that has a value source with the file's value (fetching it
 	// with GetSecretValue and comparing in constant time) and write a new
 	// version when they differ. By default an existing secret's value is
-	// never touched: the file's value is only the initial one.
+	// never touched: the file's value is only the initial one. It also
+	// sends write-only values on every run: database passwords and
+	// webhook rotators' keys.
 	UpdateValues bool
 }
 
@@ -79,8 +81,8 @@ type Change struct {
 
 // PlanResult is what Plan found: one Change per object of the file, in
 // apply order (OIDC providers, managed policies, roles, users, databases,
-// dynamic secrets, secrets; the file's order within a kind). It holds no secret value in a form that
-// prints.
+// dynamic secrets, rotators, secrets; the file's order within a kind). It
+// holds no secret value in a form that prints.
 type PlanResult struct {
 	// Account and Region are the values placeholders were resolved with.
 	Account string `json:"account"`
@@ -171,8 +173,8 @@ func Plan(ctx context.Context, c Clients, f *File, opts Options) (*PlanResult, e
 	if (hasIAM || c.AccountID == "") && c.IAM == nil {
 		return nil, errors.New("planning: an IAM client is required")
 	}
-	if len(f.Databases)+len(f.DynamicSecrets) > 0 && c.Native == nil {
-		return nil, errors.New("planning: a native API client is required for databases and dynamic secrets")
+	if len(f.Databases)+len(f.DynamicSecrets)+len(f.Rotators) > 0 && c.Native == nil {
+		return nil, errors.New("planning: a native API client is required for databases, dynamic secrets and rotators")
 	}
 	if len(f.Secrets)+len(f.DynamicSecrets) > 0 && c.SecretsManager == nil {
 		return nil, errors.New("planning: a Secrets Manager client is required")
@@ -217,6 +219,11 @@ func Plan(ctx context.Context, c Clients, f *File, opts Options) (*PlanResult, e
 	}
 	for _, s := range f.DynamicSecrets {
 		if err := pl.dynamicSecret(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range f.Rotators {
+		if err := pl.rotator(ctx, r); err != nil {
 			return nil, err
 		}
 	}

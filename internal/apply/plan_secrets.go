@@ -14,7 +14,8 @@ import (
 
 // Planning secrets. A secret's value is written only when the secret is
 // created, unless Options.UpdateValues is set; the value is never part of
-// a Change, a step description or an error.
+// a Change, a step description or an error. A secret's rotation block adds
+// the steps of plan_rotation.go after the others.
 
 // Notes about values.
 const (
@@ -75,7 +76,12 @@ func (pl *planner) secret(ctx context.Context, s Secret) error {
 		} else {
 			ch.Notes = append(ch.Notes, noteNoInitialValue)
 		}
-		pl.add(ch, true, pl.createSecretSteps(s, desc, kms, tags, policy))
+		steps := pl.createSecretSteps(s, desc, kms, tags, policy)
+		rot, note := pl.rotationSteps(s.Rotation, nil, createdARN(s.Name))
+		if note != "" {
+			ch.Notes = append(ch.Notes, note)
+		}
+		pl.add(ch, true, append(steps, rot...))
 		return nil
 	}
 	if err != nil {
@@ -162,6 +168,11 @@ func (pl *planner) secret(ctx context.Context, s Secret) error {
 			}})
 		}
 	}
+	rot, note := pl.rotationSteps(s.Rotation, got, knownARN(arn))
+	if note != "" {
+		ch.Notes = append(ch.Notes, note)
+	}
+	steps = append(steps, rot...)
 	pl.add(ch, false, steps)
 	return nil
 }

@@ -73,14 +73,15 @@ type rawUser struct {
 }
 
 type rawSecret struct {
-	Name           yStr  `yaml:"name"`
-	Description    yStr  `yaml:"description"`
-	KmsKeyID       yStr  `yaml:"kmsKeyId"`
-	Tags           yTags `yaml:"tags"`
-	ResourcePolicy yDoc  `yaml:"resourcePolicy"`
-	ValueFile      yStr  `yaml:"valueFile"`
-	ValueEnv       yStr  `yaml:"valueEnv"`
-	ValueTemplate  yBool `yaml:"valueTemplate"`
+	Name           yStr        `yaml:"name"`
+	Description    yStr        `yaml:"description"`
+	KmsKeyID       yStr        `yaml:"kmsKeyId"`
+	Tags           yTags       `yaml:"tags"`
+	ResourcePolicy yDoc        `yaml:"resourcePolicy"`
+	ValueFile      yStr        `yaml:"valueFile"`
+	ValueEnv       yStr        `yaml:"valueEnv"`
+	ValueTemplate  yBool       `yaml:"valueTemplate"`
+	Rotation       rawRotation `yaml:"rotation"`
 	line           int
 }
 
