@@ -42,9 +42,9 @@ Secrets Manager and native APIs. Running the same file again changes nothing.
 Objects apply in dependency order: OIDC providers, managed policies, roles,
 users, databases, dynamic secrets, rotators, secrets. For each object in the
 file the file is the whole truth (inline policies, attachments and tags it
-does not list are removed), but objects absent from the file are never
-deleted, as with kubectl apply without --prune: delete them with the IAM or
-Secrets Manager API, or sigil db delete.
+does not list are removed), but objects absent from the file are
+never deleted, as with kubectl apply without --prune: delete them with the
+IAM or Secrets Manager API, or sigil db delete.
 
 Secret values come from a file (valueFile, relative to FILE) or an environment
 variable (valueEnv), never from FILE itself, and are never printed. A value is
