@@ -48,7 +48,7 @@ func (a postgresAdmin) ping(ctx context.Context, password string) error {
 // psql's \password does, so the new password never appears in the
 // server's statement log.
 func (a postgresAdmin) setPassword(ctx context.Context, current, next string) error {
-	verifier, err := scramVerifier(a.rnd, next)
+	verifier, err := SCRAMVerifier(a.rnd, next)
 	if err != nil {
 		return err
 	}
@@ -70,10 +70,14 @@ func (a postgresAdmin) setPassword(ctx context.Context, current, next string) er
 // scramIterations is PostgreSQL's default scram_iterations.
 const scramIterations = 4096
 
-// scramVerifier returns PostgreSQL's stored form of password for
-// SCRAM-SHA-256 (RFC 5802, RFC 7677): SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>.
-// The password must be printable ASCII, which SASLprep leaves unchanged.
-func scramVerifier(rnd io.Reader, password string) (string, error) {
+// SCRAMVerifier returns PostgreSQL's stored form of password for
+// SCRAM-SHA-256 (RFC 5802, RFC 7677):
+// SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, with a random
+// 16-byte salt from rnd. ALTER ROLE ... PASSWORD accepts it in place of the
+// password, which then never reaches the server's statement log. The
+// password must be printable ASCII, which SASLprep leaves unchanged (an
+// error wrapping [ErrInvalidConfig] otherwise).
+func SCRAMVerifier(rnd io.Reader, password string) (string, error) {
 	for i := 0; i < len(password); i++ {
 		if password[i] < 0x21 || password[i] > 0x7e {
 			return "", fmt.Errorf("%w: generated password is not printable ASCII", ErrInvalidConfig)

@@ -259,7 +259,7 @@ func TestCatalogRotateRoot(t *testing.T) {
 	// password was recorded: the next RotateRoot finishes it first.
 	rec := readDatabaseRecord(t, e, "shop")
 	crashed := "crashed-rotation-password-0001"
-	verifier, err := scramVerifier(rand.Reader, crashed)
+	verifier, err := SCRAMVerifier(rand.Reader, crashed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,10 +283,10 @@ func TestCatalogRotateRoot(t *testing.T) {
 }
 
 func TestSCRAMVerifierRefusesNonASCII(t *testing.T) {
-	if _, err := scramVerifier(rand.Reader, "pässword"); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := SCRAMVerifier(rand.Reader, "pässword"); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("non-ASCII password: %v", err)
 	}
-	if _, err := scramVerifier(io.LimitReader(rand.Reader, 0), "password"); err == nil {
+	if _, err := SCRAMVerifier(io.LimitReader(rand.Reader, 0), "password"); err == nil {
 		t.Fatal("an empty random source produced a salt")
 	}
 }

@@ -160,3 +160,20 @@ func checkMySQLUsername(name string) error {
 	_, err := QuoteMySQLIdentifier(name)
 	return err
 }
+
+// QuoteMySQLLiteralAnyMode returns s as a MySQL string literal that means s
+// under every sql_mode: single-quoted with quotes doubled. It refuses (with
+// [ErrUnsafeValue]) a backslash, whose meaning depends on
+// NO_BACKSLASH_ESCAPES, a NUL byte and invalid UTF-8. It is for values
+// sigil generates (passwords without backslashes) on connections whose
+// sql_mode it has not read; [QuoteMySQLLiteral] quotes anything for a known
+// mode.
+func QuoteMySQLLiteralAnyMode(s string) (string, error) {
+	switch {
+	case strings.ContainsAny(s, "\\\x00"):
+		return "", fmt.Errorf("%w: a backslash or NUL byte has no mode-independent MySQL quoting", ErrUnsafeValue)
+	case !utf8.ValidString(s):
+		return "", fmt.Errorf("%w: not valid UTF-8", ErrUnsafeValue)
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
+}

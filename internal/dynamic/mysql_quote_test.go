@@ -318,3 +318,35 @@ func FuzzMySQLTemplate(f *testing.F) {
 		}
 	})
 }
+
+// A literal that must mean the same under every sql_mode refuses what only
+// the mode could tell.
+func TestQuoteMySQLLiteralAnyMode(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"plain", "'plain'", false},
+		{"it's", "'it''s'", false},
+		{"''", "''''''", false},
+		{"a\"b", "'a\"b'", false},
+		{"ünï", "'ünï'", false},
+		{`back\slash`, "", true},
+		{"nul\x00", "", true},
+		{"bad\xff", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := QuoteMySQLLiteralAnyMode(tc.in)
+			if tc.err {
+				if !errors.Is(err, ErrUnsafeValue) {
+					t.Fatalf("QuoteMySQLLiteralAnyMode = %q, %v; want ErrUnsafeValue", got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("QuoteMySQLLiteralAnyMode = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -113,33 +113,3 @@ func FuzzParseDatabaseSecret(f *testing.F) {
 		}
 	})
 }
-
-func TestQuoteMySQLLiteral(t *testing.T) {
-	tests := []struct {
-		in, want string
-		err      bool
-	}{
-		{"plain", "'plain'", false},
-		{"it's", "'it''s'", false},
-		{"''", "''''''", false},
-		{"a\"b", "'a\"b'", false},
-		{"ünï", "'ünï'", false},
-		{`back\slash`, "", true},
-		{"nul\x00", "", true},
-		{"bad\xff", "", true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := rotation.QuoteMySQLLiteral(tc.in)
-			if tc.err {
-				if !errors.Is(err, rotation.ErrUnsafeValue) {
-					t.Fatalf("QuoteMySQLLiteral = %q, %v; want ErrUnsafeValue", got, err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("QuoteMySQLLiteral = %q, %v; want %q", got, err, tc.want)
-			}
-		})
-	}
-}

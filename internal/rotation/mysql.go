@@ -10,9 +10,10 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
+
+	"sigil.dev/sigil/internal/dynamic"
 )
 
 // MySQLDefaultPort is the port of a MySQL secret without "port".
@@ -83,7 +84,7 @@ func (m *MySQLRotator) set(ctx context.Context, job Job) error {
 		_ = c.Close()
 		return nil
 	}
-	if _, err := QuoteMySQLLiteral(pend.Password); err != nil {
+	if _, err := dynamic.QuoteMySQLLiteralAnyMode(pend.Password); err != nil {
 		return fmt.Errorf("the AWSPENDING password: %w", err)
 	}
 	c, err := loginAsCurrentOrPrevious(ctx, job, pend, MySQLDefaultPort, m.login)
@@ -119,7 +120,7 @@ func (m *MySQLRotator) Revert(ctx context.Context, job Job) error {
 // SET PASSWORD = PASSWORD(...) instead (AWS's Lambda uses the same form for
 // MariaDB and MySQL 5.x).
 func alterMySQL(ctx context.Context, c mysqlConn, username, password string) error {
-	lit, err := QuoteMySQLLiteral(password)
+	lit, err := dynamic.QuoteMySQLLiteralAnyMode(password)
 	if err != nil {
 		return fmt.Errorf("the password: %w", err)
 	}
@@ -193,19 +194,4 @@ func (m *MySQLRotator) login(ctx context.Context, d DatabaseSecret) (mysqlConn, 
 		return mysqlConn{}, fmt.Errorf("logging in to %s as %q: %w", d.Addr(), d.Username, scrub(err, d.Password))
 	}
 	return mysqlConn{Conn: c, db: db}, nil
-}
-
-// QuoteMySQLLiteral returns s as a MySQL string literal in single quotes
-// with single quotes doubled. It refuses (with [ErrUnsafeValue]) a
-// backslash, whose meaning depends on the NO_BACKSLASH_ESCAPES SQL mode,
-// a NUL byte and invalid UTF-8, so that the literal means s under every
-// SQL mode. Generated passwords never hold a backslash.
-func QuoteMySQLLiteral(s string) (string, error) {
-	switch {
-	case strings.ContainsAny(s, "\\\x00"):
-		return "", fmt.Errorf("%w: a backslash or NUL byte has no mode-independent MySQL quoting", ErrUnsafeValue)
-	case !utf8.ValidString(s):
-		return "", fmt.Errorf("%w: not valid UTF-8", ErrUnsafeValue)
-	}
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
 }

@@ -2,11 +2,7 @@ package rotation
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -139,7 +135,7 @@ func (p *PostgreSQLRotator) alter(ctx context.Context, c *pgx.Conn, username, pa
 	if err != nil {
 		return fmt.Errorf("%w: the username: %w", ErrUnsafeValue, err)
 	}
-	secret, err := scramVerifier(password, p.rand())
+	secret, err := dynamic.SCRAMVerifier(p.rand(), password)
 	if err != nil {
 		return err
 	}
@@ -234,42 +230,6 @@ func redact(msg string, secrets ...string) string {
 		}
 	}
 	return msg
-}
-
-// SCRAM-SHA-256 verifier parameters, as PostgreSQL computes them.
-const (
-	scramIterations = 4096
-	scramSaltLen    = 16
-)
-
-// scramVerifier returns the SCRAM-SHA-256 verifier PostgreSQL stores for
-// password ("SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>"), which
-// ALTER ROLE ... PASSWORD accepts in place of the plaintext. Only printable
-// ASCII passwords are pre-hashed (SASLprep leaves them unchanged); any
-// other password is returned as is for the server to prepare.
-func scramVerifier(password string, r io.Reader) (string, error) {
-	for i := 0; i < len(password); i++ {
-		if password[i] < 0x20 || password[i] > 0x7e {
-			return password, nil
-		}
-	}
-	salt := make([]byte, scramSaltLen)
-	if _, err := io.ReadFull(r, salt); err != nil {
-		return "", fmt.Errorf("reading randomness: %w", err)
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, scramIterations, sha256.Size)
-	if err != nil {
-		return "", fmt.Errorf("deriving the SCRAM key: %w", err)
-	}
-	mac := func(key []byte, msg string) []byte {
-		h := hmac.New(sha256.New, key)
-		h.Write([]byte(msg))
-		return h.Sum(nil)
-	}
-	stored := sha256.Sum256(mac(salted, "Client Key"))
-	server := mac(salted, "Server Key")
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", scramIterations, b64(salt), b64(stored[:]), b64(server)), nil
 }
 
 // createDatabasePending is createSecret of the single-user database
