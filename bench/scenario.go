@@ -76,6 +76,7 @@ func scenarios() []scenario {
 		sigilGetScenario("sigil-get-user", sigilOptions{asUser: true}),
 		sigilGetScenario("sigil-get-session", sigilOptions{asSession: true}),
 		slowSetup(sigilGetScenario("sigil-get-100k", sigilOptions{extra: 100_000}), 10*time.Minute),
+		dynamicScenario(),
 	}
 }
 

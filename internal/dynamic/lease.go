@@ -135,6 +135,9 @@ type Leases struct {
 	now   func() time.Time
 	rand  io.Reader
 	log   *slog.Logger
+	// sessions speeds up ForSession; see lease_cache.go for why it can
+	// never serve a revoked lease.
+	sessions sessionCache
 }
 
 // NewLeases checks opts and returns a Leases.
@@ -198,7 +201,28 @@ func reusable(r record, now time.Time) bool {
 // ForSession returns the lease and credential issued to session for secret
 // if one exists and may still be reused (it is active and less than two
 // thirds of its TTL have passed); ok is false otherwise.
+//
+// The lease record is read from the store on every call, so a lease
+// revoked by any replica is never returned; which lease the session holds
+// and the record's decoding are cached (see sessionCache).
 func (l *Leases) ForSession(ctx context.Context, secret, session string) (lease Lease, cred Credential, ok bool, err error) {
+	now := l.now()
+	if known, hit := l.sessions.get(secret, session); hit {
+		cur, err := l.readLease(ctx, known.id, &known)
+		if err != nil && !errors.Is(err, ErrLeaseNotFound) {
+			return Lease{}, Credential{}, false, err
+		}
+		if err == nil && reusable(cur.rec, now) {
+			if cur.rev != known.rev {
+				l.sessions.put(secret, session, cur)
+			}
+			r := cur.rec
+			return r.Lease, Credential{Username: r.Username, Password: r.Password, Expires: r.Expires}, true, nil
+		}
+		// Gone, revoked or past reuse: the session key says whether the
+		// session holds another lease now.
+		l.sessions.drop(secret, session)
+	}
 	e, err := l.st.Get(ctx, sessionKey(secret, session))
 	if errors.Is(err, store.ErrNotFound) {
 		return Lease{}, Credential{}, false, nil
@@ -206,21 +230,18 @@ func (l *Leases) ForSession(ctx context.Context, secret, session string) (lease 
 	if err != nil {
 		return Lease{}, Credential{}, false, fmt.Errorf("reading session lease: %w", err)
 	}
-	var r record
-	_, err = store.Update(ctx, l.st, func(v *store.View) error {
-		var err error
-		r, err = getRecord(v, string(e.Value))
-		return err
-	})
+	cur, err := l.readLease(ctx, string(e.Value), nil)
 	if errors.Is(err, ErrLeaseNotFound) {
 		return Lease{}, Credential{}, false, nil
 	}
 	if err != nil {
 		return Lease{}, Credential{}, false, err
 	}
-	if !reusable(r, l.now()) {
+	if !reusable(cur.rec, now) {
 		return Lease{}, Credential{}, false, nil
 	}
+	l.sessions.put(secret, session, cur)
+	r := cur.rec
 	return r.Lease, Credential{Username: r.Username, Password: r.Password, Expires: r.Expires}, true, nil
 }
 

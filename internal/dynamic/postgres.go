@@ -240,21 +240,14 @@ func (e *PostgresEngine) Revoke(ctx context.Context, username string) error {
 	if !ok {
 		return nil
 	}
-	id, err := QuoteIdentifier(username)
-	if err != nil {
-		return fmt.Errorf("revoking postgres user: %w", err)
-	}
 	err = e.pool.with(ctx, func(c *pgx.Conn) error {
-		if _, err := c.Exec(ctx, `ALTER ROLE `+id+` NOLOGIN`, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return fmt.Errorf("disabling login: %w", statementError(err, ""))
-		}
 		// REASSIGN OWNED and DROP OWNED need the administrator to have
 		// the user's privileges; an administrator with CREATEROLE but not
 		// superuser may grant itself the role (PostgreSQL 15 does not
 		// make the creator a member), and the membership goes with the
 		// role.
-		if _, err := c.Exec(ctx, `GRANT `+id+` TO CURRENT_USER`, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return fmt.Errorf("taking the user's privileges: %w", statementError(err, ""))
+		if err := runStatements(ctx, c, "revocation preparation", revokePrepare, Values{Name: username}); err != nil {
+			return err
 		}
 		if _, err := c.Exec(ctx,
 			`SELECT pg_terminate_backend(pid, $2) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,
@@ -277,6 +270,15 @@ func (e *PostgresEngine) runTx(ctx context.Context, kind string, stmts []Templat
 	return e.pool.with(ctx, func(c *pgx.Conn) error { return runStatements(ctx, c, kind, stmts, v) })
 }
 
+// statementLock is the key of the transaction-level advisory lock that
+// every transaction of statements takes first. Concurrent GRANTs on one
+// object, or concurrent changes to role memberships, make PostgreSQL fail
+// some of them with "tuple concurrently updated" (SQLSTATE XX000); taking
+// one lock serialises sigil's statements in a database across replicas.
+// They are short, so the cost is small: issue and revoke stay above a
+// hundred users a second.
+const statementLock int64 = 0x5167696c64796e // "Sigildyn"
+
 func runStatements(ctx context.Context, c *pgx.Conn, kind string, stmts []Template, v Values) (err error) {
 	tx, err := c.Begin(ctx)
 	if err != nil {
@@ -287,6 +289,9 @@ func runStatements(ctx context.Context, c *pgx.Conn, kind string, stmts []Templa
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, statementLock); err != nil {
+		return fmt.Errorf("taking sigil's statement lock: %w", err)
+	}
 	for i, t := range stmts {
 		sql, err := t.Expand(v)
 		if err != nil {
@@ -328,4 +333,20 @@ func redact(msg, password string) string {
 		msg = strings.ReplaceAll(msg, f, "REDACTED")
 	}
 	return msg
+}
+
+// revokePrepare disables the user's login and gives the administrator its
+// privileges, before its sessions are ended.
+var revokePrepare = []Template{
+	mustTemplate(`ALTER ROLE {{name}} NOLOGIN`),
+	mustTemplate(`GRANT {{name}} TO CURRENT_USER`),
+}
+
+// mustTemplate parses a template known to be valid.
+func mustTemplate(s string) Template {
+	t, err := ParseTemplate(s)
+	if err != nil {
+		panic("dynamic: built-in template " + s + ": " + err.Error())
+	}
+	return t
 }

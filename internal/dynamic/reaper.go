@@ -282,7 +282,7 @@ type pass struct {
 }
 
 // due reports whether l needs work in this pass, judged from the listing;
-// the worker checks again inside a transaction.
+// startAll and purge check again inside their transactions.
 func (p *pass) due(l Lease) bool {
 	now := p.now
 	switch l.State {
