@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"sigil.dev/sigil/internal/audit"
@@ -29,7 +30,22 @@ type dynamicIssuer struct {
 	catalog *dynamic.Catalog
 	leases  *dynamic.Leases
 	log     *slog.Logger
+
+	// encoded holds the SecretString of recently served leases, keyed by
+	// lease id and expiry (a renewal changes the value), so that a session
+	// reading its lease again is not re-encoded. It only spares work: the
+	// lease is read from the store on every call first.
+	mu      sync.Mutex
+	encoded map[encodedKey]string
 }
+
+type encodedKey struct {
+	lease   string
+	expires int64
+}
+
+// maxEncoded bounds dynamicIssuer.encoded; past it the map starts over.
+const maxEncoded = 4096
 
 var _ secrets.DynamicIssuer = (*dynamicIssuer)(nil)
 
@@ -77,14 +93,27 @@ func (d *dynamicIssuer) IssueDynamic(ctx context.Context, req secrets.DynamicReq
 		}
 		return secrets.DynamicValue{}, awsproto.Internal()
 	}
-	b, err := json.Marshal(DynamicCredential{
-		Engine: wireEngine(lease.Connection.Engine), Host: lease.Connection.Host, Port: lease.Connection.Port,
-		DBName: lease.Connection.DBName, Username: cred.Username, Password: cred.Password, Expires: cred.Expires.UTC(),
-	})
-	if err != nil {
-		return secrets.DynamicValue{}, err
+	key := encodedKey{lease: lease.ID, expires: cred.Expires.UnixNano()}
+	d.mu.Lock()
+	str, ok := d.encoded[key]
+	d.mu.Unlock()
+	if !ok {
+		b, err := json.Marshal(DynamicCredential{
+			Engine: wireEngine(lease.Connection.Engine), Host: lease.Connection.Host, Port: lease.Connection.Port,
+			DBName: lease.Connection.DBName, Username: cred.Username, Password: cred.Password, Expires: cred.Expires.UTC(),
+		})
+		if err != nil {
+			return secrets.DynamicValue{}, err
+		}
+		str = string(b)
+		d.mu.Lock()
+		if d.encoded == nil || len(d.encoded) >= maxEncoded {
+			d.encoded = make(map[encodedKey]string)
+		}
+		d.encoded[key] = str
+		d.mu.Unlock()
 	}
-	return secrets.DynamicValue{VersionID: leaseVersionID(lease.ID), String: string(b), Created: lease.Issued}, nil
+	return secrets.DynamicValue{VersionID: leaseVersionID(lease.ID), String: str, Created: lease.Issued}, nil
 }
 
 // PurgedDynamic revokes every lease of a purged dynamic secret and then
