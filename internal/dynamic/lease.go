@@ -69,6 +69,8 @@ type Lease struct {
 	Revoked time.Time `json:"revoked,omitzero"`
 	// Connection is where the user connects, as the role said at issue.
 	Connection Connection `json:"connection,omitzero"`
+	// Creator is the replica that issued the lease (Options.Replica).
+	Creator string `json:"creator,omitempty"`
 }
 
 // record is a lease as stored: the lease plus its password, kept so that the
@@ -125,6 +127,11 @@ type Options struct {
 	// Logger receives operational messages (lease ids, usernames and
 	// errors, never passwords); nil discards them.
 	Logger *slog.Logger
+	// Replica names this process among the replicas sharing the store, as
+	// the reaper's ID does. It is recorded in every lease issued, so that
+	// after a restart this replica's reaper can undo the leases it left
+	// creating at once instead of after the grace period.
+	Replica string
 }
 
 // Leases issues, renews and revokes database users and records each one as
@@ -135,6 +142,8 @@ type Leases struct {
 	now   func() time.Time
 	rand  io.Reader
 	log   *slog.Logger
+	// replica is Options.Replica.
+	replica string
 	// sessions speeds up ForSession; see lease_cache.go for why it can
 	// never serve a revoked lease.
 	sessions sessionCache
@@ -145,7 +154,7 @@ func NewLeases(opts Options) (*Leases, error) {
 	if opts.Store == nil || opts.Roles == nil {
 		return nil, fmt.Errorf("%w: leases need a store and roles", ErrInvalidConfig)
 	}
-	l := &Leases{st: opts.Store, roles: opts.Roles, now: opts.Now, rand: opts.Rand, log: opts.Logger}
+	l := &Leases{st: opts.Store, roles: opts.Roles, now: opts.Now, rand: opts.Rand, log: opts.Logger, replica: opts.Replica}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -296,6 +305,7 @@ func (l *Leases) Issue(ctx context.Context, secret, session string) (Lease, Cred
 		MaxExpires: now.Add(maxTTL),
 		State:      StateCreating,
 		Connection: role.Connection,
+		Creator:    l.replica,
 	}}
 	if _, err := store.Update(ctx, l.st, func(v *store.View) error {
 		if _, err := v.Get(leaseKey(r.ID)); !errors.Is(err, store.ErrNotFound) {

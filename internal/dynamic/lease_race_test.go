@@ -163,3 +163,62 @@ func TestRevokeDoesNotOverwriteARecordedFailure(t *testing.T) {
 		t.Fatalf("the retry left %s", got.State)
 	}
 }
+
+// After a restart, the leases this replica left creating are undone on the
+// first pass, without the grace period; another replica's are not.
+func TestRestartUndoesOwnCreatingLeasesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	st := openStore(t)
+	eng := newFakeGatedEngine() // Create blocks: the "crash" happens inside it
+	roles := RoleMap{"app/db": {Engine: eng, TTL: time.Hour}}
+	issue := func(replica string) {
+		l, err := NewLeases(Options{Store: st, Roles: roles, Now: clock.Now, Replica: replica})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _, _ = l.Issue(ctx, "app/db", "") }()
+	}
+	issue("replica-1")
+	<-eng.entered
+	eng2 := newFakeGatedEngine()
+	roles["app/db"] = Role{Engine: eng2, TTL: time.Hour}
+	issue("replica-2")
+	<-eng2.entered
+	clock.Advance(time.Second)
+
+	// replica-1 restarts: new Leases and Reaper over the same store.
+	l, err := NewLeases(Options{Store: st, Roles: RoleMap{"app/db": {Engine: newFakeGatedEngine(), TTL: time.Hour}}, Now: clock.Now, Replica: "replica-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReaper(ReaperOptions{Leases: l, ID: "replica-1", CreatingGrace: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.Pass(ctx); err != nil || res.Revoked != 1 {
+		t.Fatalf("first pass after the restart: %+v, %v; want the own creating lease undone", res, err)
+	}
+	leases, err := l.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]State{}
+	for _, le := range leases {
+		states[le.Creator] = le.State
+	}
+	if states["replica-1"] != StateRevoked || states["replica-2"] != StateCreating {
+		t.Fatalf("states by creator %v: want replica-1's revoked and replica-2's left within its grace", states)
+	}
+	// A creation of this run is left alone too.
+	eng3 := newFakeGatedEngine()
+	l.roles = RoleMap{"app/db": {Engine: eng3, TTL: time.Hour}}
+	go func() { _, _, _ = l.Issue(ctx, "app/db", "") }()
+	<-eng3.entered
+	if res, err := r.Pass(ctx); err != nil || res.Revoked != 0 {
+		t.Fatalf("pass during this run's own creation: %+v, %v", res, err)
+	}
+	close(eng.gate)
+	close(eng2.gate)
+	close(eng3.gate)
+}

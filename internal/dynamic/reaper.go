@@ -2,7 +2,6 @@ package dynamic
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +45,10 @@ type ReaperOptions struct {
 	LockTTL time.Duration
 	// CreatingGrace is how old a lease left in state creating must be
 	// before the reaper undoes it, so that a creation still in flight on
-	// another replica is not disturbed; zero means one minute.
+	// another replica is not disturbed; zero means one minute. Leases this
+	// replica (Leases' Options.Replica equal to ID) issued before the
+	// reaper was made need no grace: after a restart they are undone on
+	// the first pass.
 	CreatingGrace time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// failed revocations of one lease; zero means one second and ten
@@ -88,12 +90,8 @@ type Reaper struct {
 	log     *slog.Logger
 	notify  func(ctx context.Context, l Lease, err error)
 	workers int
-}
-
-// lock is the stored value of the reaper lock.
-type lock struct {
-	Holder  string    `json:"holder"`
-	Expires time.Time `json:"expires"`
+	// born is when the reaper was made; see leftByEarlierRun.
+	born time.Time
 }
 
 // NewReaper checks opts and returns a Reaper.
@@ -110,6 +108,7 @@ func NewReaper(opts ReaperOptions) (*Reaper, error) {
 	if r.now == nil {
 		r.now = opts.Leases.now
 	}
+	r.born = r.now()
 	if r.log == nil {
 		r.log = opts.Leases.log
 	}
@@ -271,6 +270,14 @@ leases:
 	return p.result()
 }
 
+// leftByEarlierRun reports whether a creating lease was issued by this
+// replica before this reaper was made: a previous run of the process,
+// which crashed or stopped mid-creation. No creation of this run can be
+// behind it, so it needs no grace period.
+func (r *Reaper) leftByEarlierRun(l Lease) bool {
+	return l.Creator != "" && l.Creator == r.id && l.Issued.Before(r.born)
+}
+
 // pass is the state one Pass shares between its workers.
 type pass struct {
 	r   *Reaper
@@ -289,7 +296,7 @@ func (p *pass) due(l Lease) bool {
 	case StateActive:
 		return !now.Before(l.Expires)
 	case StateCreating:
-		return !now.Before(l.Issued.Add(p.r.grace))
+		return p.r.leftByEarlierRun(l) || !now.Before(l.Issued.Add(p.r.grace))
 	case StateRevoking:
 		return !now.Before(l.NextAttempt)
 	case StateRevoked:
@@ -392,49 +399,19 @@ func (r *Reaper) startAll(ctx context.Context, leases []Lease, now time.Time) ([
 }
 
 // acquire takes the lock if it is free or expired, or renews it if this
-// reaper holds it, with compare-and-swap on the lock key's revision.
+// reaper holds it (store.AcquireLock: compare-and-swap on the lock key).
 func (r *Reaper) acquire(ctx context.Context) error {
-	_, err := store.Update(ctx, r.leases.st, func(v *store.View) error {
-		now := r.now()
-		e, err := v.Get(reaperLockKey)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return fmt.Errorf("reading reaper lock: %w", err)
-		default:
-			var cur lock
-			if err := json.Unmarshal(e.Value, &cur); err != nil {
-				return fmt.Errorf("decoding reaper lock: %w", err)
-			}
-			if cur.Holder != r.id && now.Before(cur.Expires) {
-				return fmt.Errorf("%w: held by %q until %s", ErrNotLeader, cur.Holder, cur.Expires.Format(time.RFC3339))
-			}
-		}
-		b, err := json.Marshal(lock{Holder: r.id, Expires: now.Add(r.lockTTL)})
-		if err != nil {
-			return fmt.Errorf("encoding reaper lock: %w", err)
-		}
-		v.Put(reaperLockKey, b)
-		return nil
-	})
+	err := store.AcquireLock(ctx, r.leases.st, reaperLockKey, r.id, r.lockTTL, r.now())
+	if errors.Is(err, store.ErrLockHeld) {
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
 	return err
 }
 
 // release deletes the lock if this reaper holds it, so that another
 // replica can take over without waiting for it to expire.
 func (r *Reaper) release(ctx context.Context) {
-	_, err := store.Update(ctx, r.leases.st, func(v *store.View) error {
-		e, err := v.Get(reaperLockKey)
-		if err != nil {
-			return nil
-		}
-		var cur lock
-		if json.Unmarshal(e.Value, &cur) == nil && cur.Holder == r.id {
-			v.Delete(reaperLockKey)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := store.ReleaseLock(ctx, r.leases.st, reaperLockKey, r.id); err != nil {
 		r.log.Warn("releasing reaper lock", "error", err)
 	}
 }

@@ -2,7 +2,6 @@ package dynamic
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -241,12 +240,10 @@ func TestReaperConcurrentPassStopsWhenTheLockIsLost(t *testing.T) {
 	var steal sync.Once
 	eng.onRevoke = func(int) {
 		steal.Do(func() {
-			b, err := json.Marshal(lock{Holder: "replica-2", Expires: clock.Now().Add(time.Hour)})
-			if err != nil {
+			if err := store.ReleaseLock(ctx, st, reaperLockKey, "replica-1"); err != nil {
 				t.Error(err)
-				return
 			}
-			if _, err := st.Put(ctx, reaperLockKey, b); err != nil {
+			if err := store.AcquireLock(ctx, st, reaperLockKey, "replica-2", time.Hour, clock.Now()); err != nil {
 				t.Error(err)
 			}
 		})

@@ -41,7 +41,9 @@ type dynEnv struct {
 func newDynEnv(t *testing.T) *dynEnv {
 	t.Helper()
 	pg := testutil.StartPostgres(t)
-	srv := testserver.StartServer(t, testserver.WithConfig(func(c *server.Config) { c.ReaperInterval, c.RotationInterval = 100*time.Millisecond, 100*time.Millisecond }))
+	srv := testserver.StartServer(t, testserver.WithConfig(func(c *server.Config) {
+		c.ReaperInterval, c.RotationInterval = 100*time.Millisecond, 100*time.Millisecond
+	}))
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, pg.DSN())
 	mustOK(t, err)

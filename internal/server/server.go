@@ -258,12 +258,12 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 		alog.Close()
 		return err
 	}
-	leases, err := dynamic.NewLeases(dynamic.Options{Store: s.barrier, Roles: catalog, Now: s.now, Rand: s.rand, Logger: s.log})
+	replica := s.replicaID()
+	leases, err := dynamic.NewLeases(dynamic.Options{Store: s.barrier, Roles: catalog, Now: s.now, Rand: s.rand, Logger: s.log, Replica: replica})
 	if err != nil {
 		alog.Close()
 		return err
 	}
-	replica := s.replicaID()
 	reaper, err := dynamic.NewReaper(dynamic.ReaperOptions{
 		Leases: leases, ID: replica, Now: s.now, Interval: s.cfg.ReaperInterval,
 		OnRevoke: s.auditRevocation(alog, acct.ID),
