@@ -35,7 +35,11 @@
 // # Durability
 //
 // One writer goroutine batches records and fsyncs once per batch (group
-// commit), so many concurrent Record calls share one fsync. In [ModeSync]
+// commit), so many concurrent Record calls share one fsync. The segment
+// being written is zero-filled ahead of its records and each batch is
+// written over those zeros in place, so that a batch's fdatasync(2) does
+// not also have to write the file's size and block map; readers treat the
+// zeros as the end of the segment (FORMAT.md, "Zero tail"). In [ModeSync]
 // (the default) every Record waits for its batch's fsync; in [ModeAsync]
 // Record returns at once unless the event returns secret material, and
 // records that find the bounded queue full are dropped and counted. When a

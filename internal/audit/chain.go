@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -256,4 +258,87 @@ func checkSignature(c *controlRecord, seq uint64, prev *[32]byte, pub ed25519.Pu
 		return false
 	}
 	return ed25519.Verify(pub, checkpointMessage(c, seq, prev), sig)
+}
+
+// Zero tails. A segment may end with zeros that the writer wrote ahead of
+// its records (see FORMAT.md, "Zero tail"). No record holds a NUL byte
+// (records are JSON, and the encoders escape control characters), so the
+// records of a segment end at its first NUL byte.
+
+// zeroTail returns where the records of data end (its first NUL byte, or
+// its length) and the offset of the first non-zero byte after that point,
+// or -1 when only zeros follow.
+func zeroTail(data []byte) (end, junk int64) {
+	z := bytes.IndexByte(data, 0)
+	if z < 0 {
+		return int64(len(data)), -1
+	}
+	if j := firstNonZero(data[z:]); j >= 0 {
+		return int64(z), int64(z + j)
+	}
+	return int64(z), -1
+}
+
+// lastNonZero returns the index of the last non-zero byte of b, or -1.
+func lastNonZero(b []byte) int {
+	for len(b) >= len(zeroBlock) && bytes.Equal(b[len(b)-len(zeroBlock):], zeroBlock[:]) {
+		b = b[:len(b)-len(zeroBlock)]
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// zeroBlock is compared against in bulk.
+var zeroBlock [4096]byte
+
+// firstNonZero returns the index of the first non-zero byte of b, or -1.
+func firstNonZero(b []byte) int {
+	off := 0
+	for len(b)-off >= len(zeroBlock) && bytes.Equal(b[off:off+len(zeroBlock)], zeroBlock[:]) {
+		off += len(zeroBlock)
+	}
+	for i := off; i < len(b); i++ {
+		if b[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// dataEnd is zeroTail for a file of the given size, read in chunks.
+func dataEnd(r io.ReaderAt, size int64) (end, junk int64, err error) {
+	buf := make([]byte, min(size, 1<<20))
+	end = -1
+	for off := int64(0); off < size; {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, err
+		}
+		if n == 0 {
+			break
+		}
+		chunk := buf[:n]
+		if end < 0 {
+			z := bytes.IndexByte(chunk, 0)
+			if z < 0 {
+				off += int64(n)
+				continue
+			}
+			end = off + int64(z)
+			chunk, off = chunk[z:], end
+			n = len(chunk)
+		}
+		if j := firstNonZero(chunk); j >= 0 {
+			return end, off + int64(j), nil
+		}
+		off += int64(n)
+	}
+	if end < 0 {
+		end = size
+	}
+	return end, -1, nil
 }

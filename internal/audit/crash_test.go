@@ -102,6 +102,16 @@ func TestCrashKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The killed writer left its segment zero-filled past the last
+	// record: the verification and restart below read through a zero tail.
+	ps := segmentPaths(t, dir)
+	data, err := os.ReadFile(ps[len(ps)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end, junk := zeroTail(data); junk >= 0 || end == int64(len(data)) {
+		t.Fatalf("killed segment: records end at %d of %d bytes, data after the zeros at %d: want a zero tail only", end, len(data), junk)
+	}
 	rep := mustVerify(t, dir, keys, false)
 	if !rep.OK() {
 		t.Fatalf("after kill -9: %v", rep.Problem)

@@ -85,10 +85,30 @@ func writeTestdataLog(t *testing.T) {
 		"bad_garbage.jsonl":        append(join(lines[:4]), []byte("{\"eventVersion\":\"1.09\"}\n")...),
 		"bad_truncated_ckpt.jsonl": join(lines[:len(lines)-1]),
 	}
+	for name, b := range zeroTailSegments(lines) {
+		bad[name] = b
+	}
 	for name, b := range bad {
 		if err := os.WriteFile(filepath.Join("testdata", name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// zeroTailSegments derives the zero-tail vectors from the lines of the
+// testdata segment: ok_* verify (sealed or torn), bad_* do not.
+func zeroTailSegments(lines [][]byte) map[string][]byte {
+	join := func(ls ...[]byte) []byte { return bytes.Join(ls, nil) }
+	zeros := func(n int) []byte { return make([]byte, n) }
+	all := join(lines...)
+	last := lines[len(lines)-1]
+	unsealed := join(lines[:len(lines)-1]...)
+	return map[string][]byte{
+		"ok_zero_tail.jsonl":         join(all, zeros(4096)),
+		"ok_torn_zero_tail.jsonl":    join(unsealed, last[:len(last)/2], zeros(300)),
+		"bad_data_after_zeros.jsonl": join(join(lines[:5]...), zeros(64), join(lines[5:]...)),
+		"bad_zeroed_record.jsonl":    join(join(lines[:3]...), zeros(len(lines[3])), join(lines[4:]...)),
+		"bad_zeroed_bytes.jsonl":     join(join(lines[:3]...), lines[3][:40], zeros(8), lines[3][48:], join(lines[4:]...)),
 	}
 }
 
@@ -135,6 +155,33 @@ func TestTestdataLog(t *testing.T) {
 			}
 		})
 	}
+	// Zero tails: the sealed log followed by zeros is still sealed; a torn
+	// record before zeros is a torn tail of exactly its bytes.
+	oks := []struct {
+		name   string
+		sealed bool
+		torn   int64
+	}{
+		{"ok_zero_tail.jsonl", true, 0},
+		{"ok_torn_zero_tail.jsonl", false, -1},
+	}
+	for _, ok := range oks {
+		t.Run(ok.name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", ok.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := verifyBytes(pub, data, ok.sealed)
+			switch {
+			case !rep.OK() || rep.Sealed != ok.sealed:
+				t.Fatalf("%s: %+v %v", ok.name, rep, rep.Problem)
+			case ok.torn == 0 && rep.Torn != nil:
+				t.Fatalf("%s: torn %+v", ok.name, rep.Torn)
+			case ok.torn < 0 && (rep.Torn == nil || rep.Torn.Bytes == 0 || bytes.IndexByte(data[rep.Torn.Offset:rep.Torn.Offset+rep.Torn.Bytes], 0) >= 0):
+				t.Fatalf("%s: torn %+v, want the partial record without zeros", ok.name, rep.Torn)
+			}
+		})
+	}
 }
 
 // fuzzSeeds adds every line and every segment under testdata.
@@ -176,8 +223,8 @@ func FuzzVerifyLine(f *testing.F) {
 }
 
 // FuzzVerifySegment: verifying arbitrary bytes as a segment never panics,
-// and no bytes but the original sealed testdata segment verify as a sealed
-// log under its key.
+// and no bytes but the original sealed testdata segment, followed by
+// nothing but zeros (a zero tail), verify as a sealed log under its key.
 func FuzzVerifySegment(f *testing.F) {
 	fuzzSeeds(f, false)
 	pub := testdataPub(f)
@@ -187,9 +234,10 @@ func FuzzVerifySegment(f *testing.F) {
 	}
 	want := sha256.Sum256(orig)
 	f.Add(append(bytes.Clone(orig), "{\"torn"...))
+	f.Add(append(bytes.Clone(orig), make([]byte, 100)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rep := verifyBytes(pub, data, true)
-		if rep.OK() && sha256.Sum256(data) != want {
+		if rep.OK() && sha256.Sum256(bytes.TrimRight(data, "\x00")) != want {
 			t.Fatalf("a modified segment verifies as sealed: %+v", rep)
 		}
 	})

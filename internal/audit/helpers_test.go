@@ -157,14 +157,16 @@ type countingFile struct {
 	fs *faultyFS
 }
 
-func (c *countingFile) Write(p []byte) (int, error) {
+func (c *countingFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := c.fs.check("write"); err != nil {
 		// A failing write may still have put part of the data on disk.
-		n, _ := c.f.Write(p[:len(p)/2])
+		n, _ := c.f.WriteAt(p[:len(p)/2], off)
 		return n, err
 	}
-	return c.f.Write(p)
+	return c.f.WriteAt(p, off)
 }
+
+func (c *countingFile) Truncate(size int64) error { return c.f.Truncate(size) }
 
 func (c *countingFile) Sync() error {
 	c.fs.mu.Lock()
@@ -173,7 +175,7 @@ func (c *countingFile) Sync() error {
 	if err := c.fs.check("sync"); err != nil {
 		return err
 	}
-	return c.f.Sync()
+	return datasync(c.f)
 }
 
 func (c *countingFile) Close() error { return c.f.Close() }

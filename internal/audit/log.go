@@ -30,13 +30,34 @@ const (
 	ModeAsync
 )
 
-// File is the part of *os.File a segment is written through; tests inject
-// faulty ones with [Options.OpenFile].
+// File is what a segment is written through; tests inject faulty ones
+// with [Options.OpenFile]. The writer fills a segment with zeros ahead of
+// its records and writes each batch in place with WriteAt, then calls Sync
+// once (see FORMAT.md, "Zero tail").
 type File interface {
-	Write(p []byte) (int, error)
+	// WriteAt writes p at offset off.
+	WriteAt(p []byte, off int64) (int, error)
+	// Sync makes everything written so far durable, including a change of
+	// the file's size: fdatasync(2) is enough.
 	Sync() error
+	// Truncate cuts the file to size bytes; the writer uses it to drop the
+	// unused zero tail of a segment it is done with.
+	Truncate(size int64) error
 	Close() error
 }
+
+// osFile is the default File: an *os.File whose Sync is fdatasync(2)
+// where the system has it.
+type osFile struct{ *os.File }
+
+// Sync implements File.
+func (f osFile) Sync() error { return datasync(f.File) }
+
+// startWriteback starts writing [off, off+n) to disk without waiting.
+func (f osFile) startWriteback(off, n int64) { startWriteback(f.File, off, n) }
+
+// writebackStarter is implemented by Files that can start writeback early.
+type writebackStarter interface{ startWriteback(off, n int64) }
 
 // Options configure Open. Zero values mean the documented defaults.
 type Options struct {
@@ -85,7 +106,8 @@ type Options struct {
 	// ExportDrainTimeout is how long Close lets exporters deliver what is
 	// queued; default 5 s.
 	ExportDrainTimeout time.Duration
-	// OpenFile opens segment files; default os.OpenFile.
+	// OpenFile opens segment files; default os.OpenFile, with Sync done by
+	// fdatasync(2) on Linux.
 	OpenFile func(name string, flag int, perm fs.FileMode) (File, error)
 }
 
@@ -125,7 +147,13 @@ func (o *Options) withDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.OpenFile == nil {
-		o.OpenFile = func(name string, flag int, perm fs.FileMode) (File, error) { return os.OpenFile(name, flag, perm) }
+		o.OpenFile = func(name string, flag int, perm fs.FileMode) (File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			if err != nil {
+				return nil, err
+			}
+			return osFile{f}, nil
+		}
 	}
 }
 

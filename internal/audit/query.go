@@ -188,7 +188,9 @@ func peekDeclared(path string) int64 {
 
 // scanSegment reads complete lines from offset off (up to limit bytes of
 // the file when limit >= 0) and returns the offset after the last complete
-// line.
+// line. It stops at the segment's zero tail (the first NUL byte), so a
+// preallocated live segment costs one buffer of zeros per call, not its
+// whole size.
 func scanSegment(path string, off, limit int64, after uint64, fn func(uint64, []byte) error) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -203,14 +205,24 @@ func scanSegment(path string, off, limit int64, after uint64, fn func(uint64, []
 		r = io.LimitReader(f, max(limit-off, 0))
 	}
 	br := bufio.NewReaderSize(r, 256<<10)
+	var long []byte // a line longer than br's buffer, so far
 	for {
-		line, err := br.ReadBytes('\n')
+		chunk, err := br.ReadSlice('\n')
+		if bytes.IndexByte(chunk, 0) >= 0 {
+			return off, nil // the zero tail: no record starts in or after it
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, chunk...)
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return off, nil
 			}
 			return off, fmt.Errorf("reading segment: %w", err)
 		}
+		line := append(long, chunk...)
+		long = nil
 		off += int64(len(line))
 		line = line[:len(line)-1]
 		seq, _, ok := parseChain(line)

@@ -263,10 +263,17 @@ func declaredLength(data []byte) (int64, string) {
 // segment's header counts (-1 for the last segment). The chain is checked
 // before the length, so that a record deleted or inserted is reported as
 // such rather than as a length mismatch.
+//
+// When declared is a usable line boundary, the bytes after it are
+// abandoned (or an unused zero tail) whatever they hold. Otherwise the
+// segment's records end at its zero tail, and any byte other than zero
+// after that point is a problem: zeros are never followed by data.
 func (v *verifier) segment(s segmentFile, data []byte, declared int64, reason string, last bool) bool {
-	size := int64(len(data))
-	limit := size
-	if declared >= 0 && declared < size && (declared == 0 || data[declared-1] == '\n') {
+	fileSize := int64(len(data))
+	end, junk := zeroTail(data)
+	limit := end
+	counted := declared >= 0 && declared < fileSize && (declared == 0 || data[declared-1] == '\n')
+	if counted {
 		limit = declared
 	}
 	line, pos := 0, 0
@@ -277,7 +284,7 @@ func (v *verifier) segment(s segmentFile, data []byte, declared int64, reason st
 				v.rep.Torn = &TornTail{Segment: s.name, Offset: int64(pos), Bytes: limit - int64(pos)}
 				break
 			}
-			if declared >= 0 && declared != size {
+			if declared >= 0 && declared != end {
 				break // reported below
 			}
 			v.rep.Problem = &Problem{Kind: ProblemTruncated, Segment: s.name, Line: line + 1, Offset: int64(pos), Sequence: v.seq + 1, Message: fmt.Sprintf(
@@ -293,17 +300,26 @@ func (v *verifier) segment(s segmentFile, data []byte, declared int64, reason st
 		}
 		pos += nl + 1
 	}
+	if !counted && junk >= 0 {
+		v.rep.Problem = &Problem{Kind: ProblemMalformed, Segment: s.name, Line: line + 1, Offset: junk, Sequence: v.seq + 1, Message: fmt.Sprintf(
+			"data at offset %d follows the zero-filled end of the records at offset %d, which the writer never leaves: records were zeroed out, or bytes were written past the end of the log", junk, end)}
+		return false
+	}
 	switch {
-	case declared > size:
-		v.rep.Problem = &Problem{Kind: ProblemTruncated, Segment: s.name, Line: line, Offset: size, Sequence: v.seq + 1, Message: fmt.Sprintf(
-			"the segment is %d bytes but the next segment's header says its first %d bytes hold records: it was truncated", size, declared)}
+	case declared > end && !counted:
+		v.rep.Problem = &Problem{Kind: ProblemTruncated, Segment: s.name, Line: line, Offset: end, Sequence: v.seq + 1, Message: fmt.Sprintf(
+			"the segment holds %d bytes of records but the next segment's header says its first %d bytes do: it was truncated", end, declared)}
 		return false
 	case declared >= 0 && limit != declared:
 		v.rep.Problem = &Problem{Kind: ProblemTruncated, Segment: s.name, Line: line, Offset: declared, Sequence: v.seq + 1, Message: fmt.Sprintf(
 			"the next segment's header says the first %d bytes count, which is not a record boundary", declared)}
 		return false
-	case declared >= 0 && declared < size:
-		v.rep.Abandoned = append(v.rep.Abandoned, Abandoned{Segment: s.name, Offset: declared, Bytes: size - declared, Reason: reason})
+	case counted:
+		// What follows the counted bytes is an unused zero tail, or the
+		// abandoned end of a batch (possibly followed by zeros).
+		if n := lastNonZero(data[declared:]); n >= 0 {
+			v.rep.Abandoned = append(v.rep.Abandoned, Abandoned{Segment: s.name, Offset: declared, Bytes: int64(n) + 1, Reason: reason})
+		}
 	}
 	if line == 0 {
 		if last {

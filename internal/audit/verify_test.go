@@ -388,12 +388,9 @@ func TestVerifyTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write(body[:len(body)/2])
-	f.Close()
+	// The live segment ends with zeros written ahead of its records: the
+	// torn write lands where they start.
+	writeAtDataEnd(t, last, body[:len(body)/2])
 
 	rep := mustVerify(t, crashed, keys, false)
 	if !rep.OK() || rep.Torn == nil || rep.Torn.Bytes != int64(len(body)/2) || rep.Records != 10 || rep.Sealed {
@@ -411,6 +408,28 @@ func TestVerifyTornTail(t *testing.T) {
 	rep = mustVerify(t, crashed, keys, true)
 	if !rep.OK() || rep.Torn != nil || len(rep.Abandoned) != 1 || rep.Abandoned[0].Bytes != int64(len(body)/2) || rep.Abandoned[0].Reason != reasonRecover || rep.Records != 11 {
 		t.Fatalf("after restart: %+v %v", rep, rep.Problem)
+	}
+}
+
+// writeAtDataEnd writes b over the start of a segment's zero tail (or at
+// its end when it has none), as the writer would.
+func writeAtDataEnd(t *testing.T, path string, b []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, junk := zeroTail(data)
+	if junk >= 0 {
+		t.Fatalf("%s has data after its zero tail", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, end); err != nil {
+		t.Fatal(err)
 	}
 }
 
