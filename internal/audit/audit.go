@@ -140,6 +140,10 @@ type Event struct {
 	// Kubernetes is the workload identity from a service-account token, if
 	// any.
 	Kubernetes *Kubernetes
+	// EventType is CloudTrail's eventType; empty means EventTypeCall
+	// ("AwsApiCall", a request). Events sigil makes on its own, such as
+	// rotations and the reaper's revocations, are EventTypeService.
+	EventType string
 }
 
 // Kubernetes identifies a workload by the claims of its service-account

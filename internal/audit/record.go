@@ -21,7 +21,9 @@ const (
 	SourceSigil = "sigil"
 	// EventTypeCall is the eventType of records of requests.
 	EventTypeCall = "AwsApiCall"
-	// EventTypeService is the eventType of the log's own control records.
+	// EventTypeService is the eventType of the log's own control records
+	// and of events sigil makes by itself (rotations, lease revocations by
+	// the reaper).
 	EventTypeService = "AwsServiceEvent"
 	// CategoryManagement is the eventCategory of every record.
 	CategoryManagement = "Management"
@@ -234,7 +236,7 @@ func (e *encoder) encodeInto(b *recordBuf, ev *Event) ([]byte, error) {
 		EventID:            id,
 		ReadOnly:           ev.ReadOnly,
 		Resources:          resources(res[:0], ev.Resources),
-		EventType:          EventTypeCall,
+		EventType:          firstNonEmpty(ev.EventType, EventTypeCall),
 		ManagementEvent:    true,
 		RecipientAccountID: recipient(ev, e.accountID),
 		EventCategory:      CategoryManagement,

@@ -104,6 +104,7 @@ func TestRecordCloudTrailShape(t *testing.T) {
 	denied.Principal = nil
 	denied.Allowed, denied.Reason, denied.Policy, denied.Statement = false, "implicit deny", "", ""
 	denied.ErrorCode, denied.ErrorMessage = "AccessDeniedException", "User is not authorized"
+	denied.EventType = EventTypeService // an event sigil made by itself
 	record(t, l, denied)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -128,6 +129,9 @@ func TestRecordCloudTrailShape(t *testing.T) {
 		t.Helper()
 		s, _ := m[k].(string)
 		return s
+	}
+	if got := str(docs[1], "eventType"); got != "AwsServiceEvent" {
+		t.Errorf("eventType of a service event = %q", got)
 	}
 	for k, want := range map[string]string{
 		"eventVersion": "1.09", "eventTime": "2026-01-02T03:04:05Z", "eventSource": "secretsmanager.amazonaws.com",

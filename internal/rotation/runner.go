@@ -499,6 +499,7 @@ func (r *Runner) event(name string, c DueRotation, step Step, cause string) *aud
 		AccountID: r.account,
 		Region:    r.region,
 		Identity:  &audit.UserIdentity{Type: "AWSService", PrincipalID: AuditSource, AccountID: r.account},
+		EventType: audit.EventTypeService,
 		RequestParameters: rotationParams{
 			SecretID: c.ARN, ClientRequestToken: c.Token, RotationLambdaARN: c.Rotator, Step: string(step),
 		},

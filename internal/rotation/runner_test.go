@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sigil.dev/sigil/internal/audit"
 	"sigil.dev/sigil/internal/rotation"
 	"sigil.dev/sigil/internal/store"
 	"sigil.dev/sigil/internal/testutil"
@@ -75,7 +76,7 @@ func TestRandomRotationThroughRunner(t *testing.T) {
 	for _, ev := range evs {
 		if ev.Source != "secretsmanager.amazonaws.com" || !ev.Allowed || ev.ErrorMessage != "" ||
 			len(ev.Resources) != 1 || ev.Resources[0] != s.arn || ev.AccountID != testAccount || ev.Region != testRegion ||
-			ev.Identity == nil || ev.Identity.Type != "AWSService" {
+			ev.Identity == nil || ev.Identity.Type != "AWSService" || ev.EventType != audit.EventTypeService {
 			t.Fatalf("event %s = %+v", ev.Action, ev)
 		}
 		b, err := json.Marshal(ev.RequestParameters)

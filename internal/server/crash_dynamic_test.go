@@ -230,7 +230,7 @@ func testDynCrash(t *testing.T, pg *testutil.Postgres, admin *pgx.Conn, point, p
 	}
 	// The reaper's undo is audited as such.
 	testutil.WaitFor(t, 10*time.Second, func() bool {
-		return countAudit(t, auditDir, "RevokeLease", username, `"creation interrupted"`, `"state":"creating"`) == 1
+		return countAudit(t, auditDir, "RevokeLease", username, `"creation interrupted"`, `"state":"creating"`, `"eventType":"AwsServiceEvent"`) == 1
 	})
 
 	// The restarted server is healthy: it issues a working user, hands the

@@ -143,6 +143,7 @@ func (s *Server) auditRevocation(sink audit.Sink, accountID string) func(context
 			Allowed:   true,
 			Reason:    "lease expired",
 			Identity:  &audit.UserIdentity{Type: "AWSService", PrincipalID: "sigil"},
+			EventType: audit.EventTypeService,
 			AccountID: accountID,
 			RequestParameters: map[string]string{
 				"leaseId": l.ID, "username": l.Username, "state": string(l.State),
