@@ -53,6 +53,10 @@ type DynamicValue struct {
 	VersionID string
 	// String is the SecretString returned.
 	String string
+	// JSON, when not nil, is String already encoded as a JSON string
+	// (QuotedJSON), so that an issuer serving the same value again spares
+	// the response its encoding.
+	JSON []byte
 	// Created is when the value was issued.
 	Created time.Time
 }
@@ -100,6 +104,7 @@ func (s *Service) readDynamic(ctx context.Context, c *Call, rec *secretRecord, v
 	buf.out.VersionStages = buf.stages[:1:1]
 	buf.str = dv.String
 	buf.out.SecretString = &buf.str
+	buf.out.valueJSON = dv.JSON
 	if !dv.Created.IsZero() {
 		buf.created = epoch(dv.Created)
 		buf.out.CreatedDate = &buf.created
@@ -107,6 +112,10 @@ func (s *Service) readDynamic(ctx context.Context, c *Call, rec *secretRecord, v
 	s.touch(ctx, rec, s.now().UnixNano())
 	return &buf.out, nil
 }
+
+// QuotedJSON returns s encoded as a JSON string, as GetSecretValue writes a
+// SecretString.
+func QuotedJSON(s string) []byte { return appendJSONString(make([]byte, 0, len(s)+2), s) }
 
 // DynamicSecret describes a dynamic secret to create or update with
 // PutDynamic.

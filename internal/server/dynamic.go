@@ -36,7 +36,13 @@ type dynamicIssuer struct {
 	// reading its lease again is not re-encoded. It only spares work: the
 	// lease is read from the store on every call first.
 	mu      sync.Mutex
-	encoded map[encodedKey]string
+	encoded map[encodedKey]encodedValue
+}
+
+// encodedValue is a lease's SecretString and its JSON string encoding.
+type encodedValue struct {
+	str  string
+	json []byte
 }
 
 type encodedKey struct {
@@ -95,7 +101,7 @@ func (d *dynamicIssuer) IssueDynamic(ctx context.Context, req secrets.DynamicReq
 	}
 	key := encodedKey{lease: lease.ID, expires: cred.Expires.UnixNano()}
 	d.mu.Lock()
-	str, ok := d.encoded[key]
+	ev, ok := d.encoded[key]
 	d.mu.Unlock()
 	if !ok {
 		b, err := json.Marshal(DynamicCredential{
@@ -105,15 +111,16 @@ func (d *dynamicIssuer) IssueDynamic(ctx context.Context, req secrets.DynamicReq
 		if err != nil {
 			return secrets.DynamicValue{}, err
 		}
-		str = string(b)
+		ev = encodedValue{str: string(b)}
+		ev.json = secrets.QuotedJSON(ev.str)
 		d.mu.Lock()
 		if d.encoded == nil || len(d.encoded) >= maxEncoded {
-			d.encoded = make(map[encodedKey]string)
+			d.encoded = make(map[encodedKey]encodedValue)
 		}
-		d.encoded[key] = str
+		d.encoded[key] = ev
 		d.mu.Unlock()
 	}
-	return secrets.DynamicValue{VersionID: leaseVersionID(lease.ID), String: str, Created: lease.Issued}, nil
+	return secrets.DynamicValue{VersionID: leaseVersionID(lease.ID), String: ev.str, JSON: ev.json, Created: lease.Issued}, nil
 }
 
 // PurgedDynamic revokes every lease of a purged dynamic secret and then
