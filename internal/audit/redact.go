@@ -22,7 +22,7 @@ const HashPrefix = "hmac-sha256:"
 // is sensitive when, lower-cased, it
 //
 //   - is one of secretstring, secretbinary, secretaccesskey, share, shares,
-//     unsealkey, kek; or
+//     unsealkey, kek, webhookkey, hmackey; or
 //   - ends with token, password, secret, secretkey, privatekey, passphrase
 //     or assertion (SessionToken, WebIdentityToken, token, Password,
 //     dbPassword, ClientSecret, PrivateKey, SAMLAssertion, ...),
@@ -59,7 +59,7 @@ func sensitiveLower[S ~string | ~[]byte](k S) bool {
 	switch string(k) {
 	case "nexttoken", "clientrequesttoken":
 		return false
-	case "secretstring", "secretbinary", "secretaccesskey", "share", "shares", "unsealkey", "kek":
+	case "secretstring", "secretbinary", "secretaccesskey", "share", "shares", "unsealkey", "kek", "webhookkey", "hmackey":
 		return true
 	}
 	for _, suffix := range [...]string{"token", "password", "secret", "secretkey", "privatekey", "passphrase", "assertion"} {

@@ -14,7 +14,7 @@ func refMayHoldSensitiveKey(lower []byte) bool {
 	if bytes.Contains(lower, []byte(`\u`)) {
 		return true
 	}
-	for _, f := range [...]string{"secret", "token", "password", "privatekey", "passphrase", "assertion", "share", "unsealkey", "kek"} {
+	for _, f := range [...]string{"secret", "token", "password", "privatekey", "passphrase", "assertion", "share", "unsealkey", "kek", "webhookkey", "hmackey"} {
 		if bytes.Contains(lower, []byte(f)) {
 			return true
 		}

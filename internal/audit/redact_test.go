@@ -279,7 +279,7 @@ const plantMarker = "PLANTED"
 // and attackers might: any case, escapes, a Kelvin sign for K.
 var sensitiveSpellings = []string{
 	"SecretString", "secretString", "SECRETBINARY", "SecretAccessKey", "SessionToken", "WebIdentityToken", "token",
-	"Password", "dbPassword", "ClientSecret", "PrivateKey", "SAMLAssertion", "Passphrase", "Share", "shares", "UnsealKey",
+	"Password", "dbPassword", "ClientSecret", "PrivateKey", "SAMLAssertion", "Passphrase", "Share", "shares", "UnsealKey", "webhookKey", "HmacKey",
 	"kek", `Secret\u0053tring`, `\u0070assword`, `\u212aEK`, `pass\u0057ORD`, "RandomPassword", "SecretKey",
 }
 

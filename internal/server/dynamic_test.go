@@ -286,6 +286,13 @@ func TestDynamicSecretThroughGetSecretValue(t *testing.T) {
 	// its HMAC is on the GetSecretValue record.
 	auditDir := filepath.Join(e.srv.Config.DataDir, "audit")
 	testutil.AssertNotInDir(t, auditDir, c2.Password)
+	// Nor the database's privileged password, which the registration
+	// carried: not in the data directory (the store is encrypted), not in
+	// the log.
+	testutil.AssertNotInDir(t, e.srv.Config.DataDir, e.pg.Password)
+	if strings.Contains(e.srv.Logs.String(), e.pg.Password) {
+		t.Fatal("the database's privileged password is in the server log")
+	}
 	if strings.Contains(e.srv.Logs.String(), c2.Password) {
 		t.Fatal("the issued password is in the server log")
 	}

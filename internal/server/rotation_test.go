@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +174,21 @@ func TestWebhookRotatorThroughTheServer(t *testing.T) {
 	mu.Lock()
 	key = k
 	mu.Unlock()
+	// A key given by the caller is stored, never echoed, and neither it
+	// nor the generated one reaches the audit log or the server log.
+	given := base64.StdEncoding.EncodeToString([]byte("planted-webhook-key-0123456789abcdef"))
+	var put2 server.RotatorResponse
+	e.must("/v1/rotators/put", server.RotatorRequest{RotatorSpec: rotation.RotatorSpec{Name: "given-key", Type: rotation.TypeWebhook,
+		Webhook: &rotation.WebhookSpec{URL: hook.URL}}, WebhookKey: given}, &put2)
+	if put2.WebhookKey != "" && put2.WebhookKey != given {
+		t.Fatalf("put with a given key answered another key")
+	}
+	for _, k := range []string{given, put.WebhookKey} {
+		testutil.AssertNotInDir(t, filepath.Join(e.srv.Config.DataDir, "audit"), k)
+		if strings.Contains(e.srv.Logs.String(), k) {
+			t.Fatal("a webhook key is in the server log")
+		}
+	}
 	var got server.RotatorResponse
 	e.must("/v1/rotators/get", server.NameRequest{Name: "api-key-rotator"}, &got)
 	if got.WebhookKey != "" {
