@@ -342,13 +342,22 @@ func putJSON(v *store.View, key string, x any) error {
 // PutDatabase registers db or replaces the registration of the same name.
 // An empty Password on replacement keeps the stored one, so that a
 // configuration file need not hold a password that RotateRoot has since
-// changed. The connection is not tried; see [Catalog.Check].
+// changed; but only if sigil would still connect to the same place as the
+// same user (host, port, username and TLS settings unchanged): otherwise
+// anyone allowed to change a registration could point sigil at a server of
+// their own and receive the password that only sigil knows. A password
+// that an interrupted RotateRoot left pending is kept either way. The
+// connection is not tried; see [Catalog.Check].
 func (c *Catalog) PutDatabase(ctx context.Context, db Database) error {
 	if err := db.validate(); err != nil {
 		return err
 	}
+	// A rotation in this process must not interleave with a replacement.
+	c.rotateMu.Lock()
+	defer c.rotateMu.Unlock()
 	_, err := store.Update(ctx, c.st, func(v *store.View) error {
 		old, _, err := getDatabase(v, db.Name)
+		rec := databaseRecord{Database: db}
 		switch {
 		case errors.Is(err, ErrDatabaseNotFound):
 			if db.Password == "" {
@@ -361,10 +370,14 @@ func (c *Catalog) PutDatabase(ctx context.Context, db Database) error {
 				return fmt.Errorf("%w: database %q is %s; delete it to change its engine", ErrInvalidConfig, db.Name, old.Engine)
 			}
 			if db.Password == "" {
-				db.Password, db.RootRotated = old.Password, old.RootRotated
+				if old.Host != db.Host || old.Port != db.Port || old.Username != db.Username || old.TLS != db.TLS {
+					return fmt.Errorf("%w: changing where sigil connects to database %q (host, port, username or TLS) needs its password", ErrInvalidConfig, db.Name)
+				}
+				rec.Password, rec.RootRotated = old.Password, old.RootRotated
 			}
+			rec.Pending = old.Pending
 		}
-		return putJSON(v, databaseKey(db.Name), databaseRecord{Database: db})
+		return putJSON(v, databaseKey(db.Name), rec)
 	})
 	return err
 }
@@ -605,9 +618,7 @@ func (c *Catalog) role(ctx context.Context, name string) (Role, Connection, erro
 		} else {
 			c.engines[name] = ce
 			if old != nil {
-				// In-flight calls on the old engine finish; its pool
-				// closes connections as they are returned.
-				closeEngine(old.engine)
+				retire(old.engine)
 			}
 		}
 		c.mu.Unlock()
@@ -619,9 +630,19 @@ func (c *Catalog) drop(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ce := c.engines[name]; ce != nil {
-		closeEngine(ce.engine)
+		retire(ce.engine)
 		delete(c.engines, name)
 	}
+}
+
+// engineDrain is how long a replaced engine stays open for the calls that
+// already hold it (an issue, its undo, a revocation waiting for sessions
+// to end) before its connections are closed.
+const engineDrain = 2 * time.Minute
+
+// retire closes e once the calls that may still hold it are done.
+func retire(e Engine) {
+	time.AfterFunc(engineDrain, func() { closeEngine(e) })
 }
 
 // Close closes every cached engine.
@@ -668,12 +689,16 @@ func (c *Catalog) RotateRoot(ctx context.Context, name string) (Database, error)
 	}
 	if cur.Pending != "" {
 		// A previous rotation stopped after recording its password: if the
-		// database already has it, finish that rotation first.
+		// database already has it, finish that rotation first. The
+		// pending password is given up only once the current one is known
+		// to work, so a transient failure cannot lose both.
 		if perr := admin.ping(ctx, cur.Pending); perr == nil {
 			if err := c.recordRoot(ctx, name, cur.Pending, cur.Pending); err != nil {
 				return Database{}, err
 			}
-			cur.Password = cur.Pending
+			cur.Password, cur.Pending = cur.Pending, ""
+		} else if err := admin.ping(ctx, cur.Password); err != nil {
+			return Database{}, fmt.Errorf("database %q: neither the recorded nor the pending password of an interrupted rotation logs in; retry when the database is reachable: %w", name, err)
 		}
 	}
 	next, err := randomString(c.rand, rootPasswordPolicy.withDefaults().Alphabet, rootPasswordPolicy.Length)
@@ -685,8 +710,10 @@ func (c *Catalog) RotateRoot(ctx context.Context, name string) (Database, error)
 		if err != nil {
 			return err
 		}
-		if r.Password != cur.Password {
-			return fmt.Errorf("%w: database %q changed during the rotation; retry", ErrInvalidConfig, name)
+		if r.Password != cur.Password || r.Pending != cur.Pending {
+			// Another replica rotates at the same time, or the record
+			// changed: its pending password must not be overwritten.
+			return fmt.Errorf("%w: database %q changed during the rotation, or another rotation is in progress; retry", ErrInvalidConfig, name)
 		}
 		r.Pending = next
 		return putJSON(v, databaseKey(name), r)

@@ -334,3 +334,58 @@ func writeDatabaseRecord(t *testing.T, e *env, r databaseRecord) {
 		t.Fatal(err)
 	}
 }
+
+// A registration that keeps the stored password cannot move where sigil
+// connects (else it could be pointed at a server that collects the
+// password), and never drops a password an interrupted rotation left
+// pending.
+func TestCatalogPutDatabaseGuardsThePassword(t *testing.T) {
+	e := newEnv(t)
+	c := e.catalog(t)
+	ctx := context.Background()
+	db := e.database("shop", e.pg.User, e.pg.Password)
+	if err := c.PutDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func(*Database){
+		"host":     func(d *Database) { d.Host = "collector.example.com" },
+		"port":     func(d *Database) { d.Port = 5433 },
+		"username": func(d *Database) { d.Username = "other" },
+		"tls":      func(d *Database) { d.TLS = TLS{Mode: TLSRequire} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			moved := e.database("shop", e.pg.User, "")
+			f(&moved)
+			if err := c.PutDatabase(ctx, moved); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("moving %s without the password: %v", name, err)
+			}
+			with := moved
+			with.Password = "the-new-servers-password"
+			if err := c.PutDatabase(ctx, with); err != nil {
+				t.Fatalf("moving %s with a password: %v", name, err)
+			}
+			if err := c.PutDatabase(ctx, db); err != nil { // back
+				t.Fatal(err)
+			}
+		})
+	}
+	rec := readDatabaseRecord(t, e, "shop")
+	rec.Pending = "pending-from-an-interrupted-rotation"
+	writeDatabaseRecord(t, e, rec)
+	same := e.database("shop", e.pg.User, "")
+	same.MaxConns = 3
+	if err := c.PutDatabase(ctx, same); err != nil {
+		t.Fatal(err)
+	}
+	if got := readDatabaseRecord(t, e, "shop"); got.Pending != rec.Pending || got.Password != e.pg.Password || got.MaxConns != 3 {
+		t.Fatalf("after a replacement: pending kept %t, password kept %t, maxConns %d", got.Pending == rec.Pending, got.Password == e.pg.Password, got.MaxConns)
+	}
+	// The pending password does not log in and the recorded one does: a
+	// rotation gives the pending one up and proceeds.
+	if _, err := c.RotateRoot(ctx, "shop"); err != nil {
+		t.Fatalf("RotateRoot with a stale pending password: %v", err)
+	}
+	if err := c.Check(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"sigil.dev/sigil/internal/audit"
@@ -109,10 +110,14 @@ func (s *Service) decide(ctx context.Context, c *Call, op string, t target) iam.
 	})
 }
 
-// action is the IAM action of operation op.
+// action is the IAM action of operation op; an op with a service prefix
+// ("lambda:InvokeFunction") is an action of its own.
 func (s *Service) action(op string) string {
 	if a, ok := s.actions[op]; ok {
 		return a
+	}
+	if strings.IndexByte(op, ':') >= 0 {
+		return op
 	}
 	return "secretsmanager:" + op
 }
@@ -125,6 +130,9 @@ func accessDenied(p *authn.Principal, op, resource string, d iam.Decision) *awsp
 		who = p.ARN
 	}
 	action := "secretsmanager:" + op
+	if strings.IndexByte(op, ':') >= 0 {
+		action = op
+	}
 	why := "because no identity-based policy allows the " + action + " action"
 	if d.Reason == "explicit deny" {
 		why = "with an explicit deny"

@@ -176,6 +176,16 @@ func (s *Service) rotateSecret(ctx context.Context, c *Call) (any, error) {
 	if err := inv.authorize(ctx, t); err != nil {
 		return inv.finish(ctx, nil, err)
 	}
+	// As in AWS, naming a rotation function also needs permission to
+	// invoke it: a rotator rewrites the secret's value, which RotateSecret
+	// alone does not allow.
+	if in.RotationLambdaARN != nil {
+		ft := inv.starTarget()
+		ft.resource = *in.RotationLambdaARN
+		if err := inv.authorizeAction(ctx, "lambda:InvokeFunction", ft); err != nil {
+			return inv.finish(ctx, nil, err)
+		}
+	}
 	rec, err := requireActive(r)
 	if err != nil {
 		return inv.finish(ctx, nil, err)

@@ -127,7 +127,7 @@ func (d *dynamicIssuer) IssueDynamic(ctx context.Context, req secrets.DynamicReq
 // drops its configuration. If a revocation fails the configuration stays,
 // so the reaper can still revoke the rest when they expire.
 func (d *dynamicIssuer) PurgedDynamic(ctx context.Context, name string) {
-	n, err := d.leases.RevokePrefix(ctx, name+"/")
+	n, err := revokeSecretLeases(ctx, d.leases, name)
 	if err != nil {
 		d.log.WarnContext(ctx, "revoking the leases of a purged dynamic secret failed; the reaper revokes them as they expire", "secret", name, "revoked", n, "err", err)
 		return
@@ -136,6 +136,37 @@ func (d *dynamicIssuer) PurgedDynamic(ctx context.Context, name string) {
 		d.log.WarnContext(ctx, "dropping the configuration of a purged dynamic secret failed", "secret", name, "err", err)
 	}
 	d.log.InfoContext(ctx, "purged dynamic secret", "secret", name, "leases_revoked", n)
+}
+
+// liveLeases returns the leases of dynamic secret name (not those of
+// secrets whose names merely start with it) that are not revoked.
+func liveLeases(ctx context.Context, leases *dynamic.Leases, name string) ([]dynamic.Lease, error) {
+	all, err := leases.List(ctx, name+"/")
+	if err != nil {
+		return nil, err
+	}
+	var out []dynamic.Lease
+	for _, l := range all {
+		if l.Secret == name && l.State != dynamic.StateRevoked {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// revokeSecretLeases revokes every live lease of dynamic secret name and
+// returns how many it revoked; it stops at the first failure.
+func revokeSecretLeases(ctx context.Context, leases *dynamic.Leases, name string) (int, error) {
+	live, err := liveLeases(ctx, leases, name)
+	if err != nil {
+		return 0, err
+	}
+	for i, l := range live {
+		if err := leases.Revoke(ctx, l.ID); err != nil {
+			return i, err
+		}
+	}
+	return len(live), nil
 }
 
 // auditRevocation records a revocation the reaper made: an AwsServiceEvent
@@ -219,6 +250,10 @@ func (s *Server) handlePutDatabase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := s.refuseMovingLiveDatabase(ctx, c, req.Database); err != nil {
+		c.finish(nil, err)
+		return
+	}
 	if err := c.svc.catalog.PutDatabase(ctx, req.Database); err != nil {
 		c.finish(nil, dynamicWireError(err))
 		return
@@ -232,6 +267,45 @@ func (s *Server) handlePutDatabase(w http.ResponseWriter, r *http.Request) {
 	}
 	db, err := c.svc.catalog.Database(ctx, req.Name)
 	c.finish(db, dynamicWireError(err))
+}
+
+// refuseMovingLiveDatabase refuses a registration that changes where a
+// database is (host, port, dbname) while users issued on it are live:
+// revocation would then look for them in the wrong place, find nothing,
+// and leave them working.
+func (s *Server) refuseMovingLiveDatabase(ctx context.Context, c *nativeCall, db dynamic.Database) error {
+	old, err := c.svc.catalog.Database(ctx, db.Name)
+	if errors.Is(err, dynamic.ErrDatabaseNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	port := db.Port
+	if port == 0 {
+		port = old.Port
+	}
+	if old.Host == db.Host && old.Port == port && old.DBName == db.DBName {
+		return nil
+	}
+	cfgs, err := c.svc.catalog.Secrets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cfg := range cfgs {
+		if cfg.Database != db.Name {
+			continue
+		}
+		live, err := liveLeases(ctx, c.svc.leases, cfg.Secret)
+		if err != nil {
+			return err
+		}
+		if len(live) > 0 {
+			return awsproto.Errorf("InvalidRequestException", http.StatusBadRequest,
+				"database %s has %d live users of %s; revoke them first (sigil lease revoke-prefix %s/) before moving it", db.Name, len(live), cfg.Secret, cfg.Secret)
+		}
+	}
+	return nil
 }
 
 func (s *Server) handleGetDatabase(w http.ResponseWriter, r *http.Request) {
@@ -371,10 +445,41 @@ func (s *Server) handlePutDynamicSecret(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	ctx := r.Context()
-	// A static secret of the name is refused before the configuration is
-	// written.
+	// The statements run as the database's privileged login: choosing the
+	// database needs permission to use it, and so does leaving the one the
+	// secret used before.
+	old, oerr := c.svc.catalog.Secret(ctx, req.Name)
+	if oerr != nil && !errors.Is(oerr, dynamic.ErrUnknownSecret) {
+		c.finish(nil, oerr)
+		return
+	}
+	if !c.authorizeAs("sigil:UseDatabase", s.databaseARN(c.svc.account.ID, req.Database)) {
+		return
+	}
+	if oerr == nil && old.Database != req.Database {
+		if !c.authorizeAs("sigil:UseDatabase", s.databaseARN(c.svc.account.ID, old.Database)) {
+			return
+		}
+		live, err := liveLeases(ctx, c.svc.leases, req.Name)
+		if err != nil {
+			c.finish(nil, err)
+			return
+		}
+		if len(live) > 0 {
+			c.finish(nil, awsproto.Errorf("InvalidRequestException", http.StatusBadRequest,
+				"%s has %d live users on database %s; revoke them first (sigil lease revoke-prefix %s/) before moving it to %s",
+				req.Name, len(live), old.Database, req.Name, req.Database))
+			return
+		}
+	}
+	// A static secret of the name, or one scheduled for deletion, is
+	// refused before the configuration is written.
 	if info, lerr := c.svc.secrets.Lookup(ctx, req.Name); lerr == nil && !info.Dynamic {
 		c.finish(nil, dynamicWireError(secrets.ErrNotDynamic))
+		return
+	} else if lerr == nil && info.Deleted {
+		c.finish(nil, awsproto.Errorf("InvalidRequestException", http.StatusBadRequest,
+			"You can't update this secret because the secret %s is scheduled for deletion.", req.Name))
 		return
 	}
 	// The configuration first: a secret record without one could not be
@@ -482,7 +587,9 @@ func (s *Server) handleListLeases(w http.ResponseWriter, r *http.Request) {
 	ls, err := c.svc.leases.List(r.Context(), req.Prefix)
 	out := LeasesResponse{Leases: []LeaseInfo{}}
 	for _, l := range ls {
-		if req.All || l.State != dynamic.StateRevoked {
+		// The prefix was allowed; each lease must be too, so that a Deny
+		// on part of the prefix hides those leases.
+		if (req.All || l.State != dynamic.StateRevoked) && c.permits(s.leaseARN(c.svc.account.ID, l.ID)) {
 			out.Leases = append(out.Leases, s.leaseInfo(c.svc.account.ID, l))
 		}
 	}
@@ -556,6 +663,19 @@ func (s *Server) handleRevokeLeasePrefix(w http.ResponseWriter, r *http.Request)
 	}
 	if !c.authorize(s.leaseARN(c.svc.account.ID, req.Prefix+"*")) {
 		return
+	}
+	// Every lease under the prefix must be allowed as well: a Deny on any
+	// of them refuses the whole call before anything is revoked.
+	ls, err := c.svc.leases.List(r.Context(), req.Prefix)
+	if err != nil {
+		c.finish(nil, err)
+		return
+	}
+	for _, l := range ls {
+		if l.State != dynamic.StateRevoked && !c.permits(s.leaseARN(c.svc.account.ID, l.ID)) {
+			c.authorize(s.leaseARN(c.svc.account.ID, l.ID)) // audits and answers the denial
+			return
+		}
 	}
 	n, err := c.svc.leases.RevokePrefix(r.Context(), req.Prefix)
 	s.log.Info("leases revoked by prefix", "prefix", req.Prefix, "revoked", n, "by", c.p.ARN)

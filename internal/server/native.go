@@ -62,12 +62,7 @@ func (s *Server) beginNative(w http.ResponseWriter, r *http.Request, action stri
 // is audited and answered with AccessDeniedException; it returns false.
 func (c *nativeCall) authorize(resource string) bool {
 	c.resource = resource
-	c.decision = c.svc.authz.Authorize(c.r.Context(), iam.Request{Principal: c.p, Action: c.action, Resource: resource,
-		Context: map[string][]string{
-			"aws:SourceIp":        {remoteIP(c.r)},
-			"aws:SecureTransport": {boolString(c.r.TLS != nil)},
-			"aws:CurrentTime":     {c.start.UTC().Format(time.RFC3339)},
-		}})
+	c.decision = c.svc.authz.Authorize(c.r.Context(), iam.Request{Principal: c.p, Action: c.action, Resource: resource, Context: c.conditions()})
 	if c.decision.Allowed {
 		return true
 	}
@@ -78,6 +73,21 @@ func (c *nativeCall) authorize(resource string) bool {
 	}
 	c.s.jsonError(c.w, c.r, e)
 	return false
+}
+
+// permits asks the policy engine about c's action on resource without
+// recording anything: for filtering the items of an allowed call.
+func (c *nativeCall) permits(resource string) bool {
+	return c.svc.authz.Authorize(c.r.Context(), iam.Request{Principal: c.p, Action: c.action, Resource: resource, Context: c.conditions()}).Allowed
+}
+
+// conditions is the condition context of a native call.
+func (c *nativeCall) conditions() map[string][]string {
+	return map[string][]string{
+		"aws:SourceIp":        {remoteIP(c.r)},
+		"aws:SecureTransport": {boolString(c.r.TLS != nil)},
+		"aws:CurrentTime":     {c.start.UTC().Format(time.RFC3339)},
+	}
 }
 
 // authorizeAs is authorize for another action than the call's own (a

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,12 +334,17 @@ func (s *Server) afterUnseal(ctx context.Context) error {
 // waiting for it to expire.
 func (s *Server) replicaID() string {
 	path := filepath.Join(s.cfg.DataDir, replicaIDFile)
-	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		return string(bytes.TrimSpace(b))
+	host, _ := os.Hostname()
+	// An id written on another host is a copied data directory (a baked
+	// image, a cloned volume): sharing it would let two replicas both
+	// think they hold the same lock, so this host takes a new one.
+	if b, err := os.ReadFile(path); err == nil {
+		if id := string(bytes.TrimSpace(b)); strings.HasPrefix(id, host+"/") {
+			return id
+		}
 	}
 	var b [12]byte
 	_, _ = io.ReadFull(s.rand, b[:])
-	host, _ := os.Hostname()
 	id := fmt.Sprintf("%s/%x", host, b)
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		s.log.Warn("could not keep the replica id in the data directory; a restart waits for the reaper lock to expire", "err", err)
