@@ -395,9 +395,12 @@ func validateWebhookURL(s string) error {
 	if len(s) > maxWebhookURL {
 		return fmt.Errorf("%w: the webhook URL is longer than %d bytes", ErrInvalidRotator, maxWebhookURL)
 	}
+	// No user info and no query: the URL is stored, shown by get and list
+	// and audited as given, so it must not carry credentials; the HMAC
+	// signature is what authenticates sigil to the webhook.
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("%w: the webhook URL must be an absolute http or https URL without user info or fragment", ErrInvalidRotator)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" || u.RawQuery != "" || u.ForceQuery {
+		return fmt.Errorf("%w: the webhook URL must be an absolute http or https URL without user info, query or fragment (credentials do not belong in it: the request is signed)", ErrInvalidRotator)
 	}
 	return nil
 }

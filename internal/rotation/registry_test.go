@@ -185,6 +185,8 @@ func TestRegistryRejectsBadSpecs(t *testing.T) {
 		{"relative url", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: hook("/hook")}},
 		{"ftp url", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: hook("ftp://h/")}},
 		{"url with user info", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: hook("https://u:p@h/")}},
+		{"url with a query", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: hook("https://h/hook?token=abc")}},
+		{"url with an empty query", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: hook("https://h/hook?")}},
 		{"short key", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: &rotation.WebhookSpec{URL: "https://h/", Key: []byte("short")}}},
 		{"negative timeout", rotation.RotatorSpec{Name: "x", Type: rotation.TypeWebhook, Webhook: &rotation.WebhookSpec{URL: "https://h/", Timeout: -1}}},
 	}

@@ -106,7 +106,7 @@ func TestWebhookRotator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := reg.Put(context.Background(), rotation.RotatorSpec{Name: "my-hook", Type: rotation.TypeWebhook, Webhook: &rotation.WebhookSpec{URL: srv.URL + "/rotate?token=q", Timeout: 10 * time.Second}})
+	key, err := reg.Put(context.Background(), rotation.RotatorSpec{Name: "my-hook", Type: rotation.TypeWebhook, Webhook: &rotation.WebhookSpec{URL: srv.URL + "/rotate", Timeout: 10 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
