@@ -430,10 +430,18 @@ func (r *Runner) runSteps(ctx context.Context, arn string, job Job) (Rotator, St
 // stopping.
 const revertTimeout = time.Minute
 
-// revert asks rv to undo setSecret after a failed rotation.
+// revert asks rv to undo setSecret after a failed rotation. It first
+// renews the claim for the revert's duration: if another runner has taken
+// the rotation over (the steps ran past ClaimTTL), its retry must not be
+// undone, so nothing is reverted.
 func (r *Runner) revert(ctx context.Context, rv Reverter, job Job) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revertTimeout)
 	defer cancel()
+	now := r.now()
+	if _, err := r.secrets.ClaimRotation(ctx, job.Name, r.holder, now, now.Add(revertTimeout+time.Minute)); err != nil {
+		r.log.Warn("not undoing setSecret: the rotation's claim was lost to another runner", "secret", job.Name, "error", err)
+		return fmt.Errorf("not undone, the claim was lost: %w", err)
+	}
 	if err := rv.Revert(ctx, job); err != nil {
 		r.log.Error("undoing setSecret after a failed rotation failed: AWSCURRENT may not log in until the retry", "secret", job.Name, "error", err)
 		return err

@@ -427,3 +427,53 @@ func TestInterruptedRotationIsDueAgainAtOnce(t *testing.T) {
 		t.Fatalf("AWSCURRENT = %s, want %s", id, s.token)
 	}
 }
+
+// slowRevertable fails testSecret after the test has let another runner
+// take the rotation over, and counts Reverts.
+type slowRevertable struct {
+	entered, release chan struct{}
+	mu               sync.Mutex
+	reverts          int
+}
+
+func (s *slowRevertable) Step(_ context.Context, step rotation.Step, _ rotation.Job) error {
+	if step == rotation.StepTest {
+		close(s.entered)
+		<-s.release
+		return errors.New("fake: the new value is refused")
+	}
+	return nil
+}
+
+func (s *slowRevertable) Revert(context.Context, rotation.Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reverts++
+	return nil
+}
+
+// A runner whose steps outlived its claim does not undo setSecret: the
+// runner that took the rotation over may be retrying it with the same
+// token.
+func TestRevertSkippedWhenTheClaimWasLost(t *testing.T) {
+	e := newRunnerEnv(t)
+	rot := &slowRevertable{entered: make(chan struct{}), release: make(chan struct{})}
+	e.secrets.add("s", "old", "slow", e.clock.Now())
+	r := e.runner(t, "a", e.withBuiltins(t, map[string]rotation.Rotator{"slow": rot}), func(c *rotation.Config) { c.ClaimTTL = time.Minute })
+	done := make(chan rotation.PassResult, 1)
+	go func() { done <- pass(t, r) }()
+	<-rot.entered
+	e.clock.Advance(2 * time.Minute)
+	if _, err := e.secrets.ClaimRotation(context.Background(), "s", "b", e.clock.Now(), e.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("the second runner's claim after the first expired: %v", err)
+	}
+	close(rot.release)
+	if res := <-done; res.Failed != 1 {
+		t.Fatalf("pass = %+v, want the failed rotation", res)
+	}
+	rot.mu.Lock()
+	defer rot.mu.Unlock()
+	if rot.reverts != 0 {
+		t.Fatalf("Revert ran %d times although another runner held the claim", rot.reverts)
+	}
+}
