@@ -23,8 +23,9 @@ import (
 
 // Storage layout of the catalog.
 const (
-	databasePrefix = "dynamic/databases/"
-	secretPrefix   = "dynamic/secrets/"
+	databasePrefix    = "dynamic/databases/"
+	databaseRefPrefix = "dynamic/database-refs/"
+	secretPrefix      = "dynamic/secrets/"
 )
 
 // Engine names a [Database] may have.
@@ -412,24 +413,45 @@ func (c *Catalog) Databases(ctx context.Context) ([]Database, error) {
 // DeleteDatabase removes a registration. It fails with [ErrInUse] while a
 // dynamic secret uses the database.
 func (c *Catalog) DeleteDatabase(ctx context.Context, name string) error {
-	secrets, err := c.Secrets(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range secrets {
-		if s.Database == name {
-			return fmt.Errorf("%w: dynamic secret %q uses database %q", ErrInUse, s.Secret, name)
-		}
-	}
-	_, err = store.Update(ctx, c.st, func(v *store.View) error {
+	_, err := store.Update(ctx, c.st, func(v *store.View) error {
 		if _, _, err := getDatabase(v, name); err != nil {
 			return err
 		}
+		// A PutSecret naming this database bumps its reference counter,
+		// so one committing while this transaction runs makes it retry
+		// and see the new secret (a listing alone would miss it).
+		if _, err := v.Get(databaseRefKey(name)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		after := ""
+		for {
+			es, next, err := v.List(secretPrefix, after, 256)
+			if err != nil {
+				return fmt.Errorf("listing dynamic secrets: %w", err)
+			}
+			for _, e := range es {
+				var cfg SecretConfig
+				if err := json.Unmarshal(e.Value, &cfg); err != nil {
+					return fmt.Errorf("decoding %q: %w", e.Key, err)
+				}
+				if cfg.Database == name {
+					return fmt.Errorf("%w: dynamic secret %q uses database %q", ErrInUse, cfg.Secret, name)
+				}
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
 		v.Delete(databaseKey(name))
+		v.Delete(databaseRefKey(name))
 		return nil
 	})
 	return err
 }
+
+// databaseRefKey is the counter PutSecret bumps for the database it names.
+func databaseRefKey(name string) string { return databaseRefPrefix + name }
 
 func (c *Catalog) list(ctx context.Context, prefix string, fn func([]byte) error) error {
 	after := ""
@@ -499,6 +521,9 @@ func (c *Catalog) PutSecret(ctx context.Context, cfg SecretConfig) error {
 			return err
 		}
 		closeEngine(eng)
+		if err := store.Bump(v, databaseRefKey(cfg.Database)); err != nil {
+			return err
+		}
 		return putJSON(v, secretKey(cfg.Secret), cfg)
 	})
 	return err
