@@ -244,19 +244,8 @@ func startMySQL(t testing.TB, bin mysqlBinaries) *MySQL {
 	if err := m.install(); err != nil {
 		t.Fatalf("starting mariadb: %v", err)
 	}
-	for attempt := 1; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("starting mariadb: %v", err)
-		}
-		err = m.start(t.Context(), port)
-		if err == nil {
-			return m
-		}
-		if !errors.Is(err, errPortInUse) || attempt == portAttempts {
-			t.Fatalf("starting mariadb (attempt %d): %v\n--- tail of %s ---\n%s", attempt, err, m.LogFile, logTail(m.LogFile))
-		}
-	}
+	startOnFreePort(t, "mariadb", m.LogFile, m.start)
+	return m
 }
 
 // checkMySQLBinaries reports which of the binaries in bin are missing or

@@ -194,17 +194,27 @@ func startPostgres(t testing.TB, bin string) *Postgres {
 	if err := p.initdb(); err != nil {
 		t.Fatalf("starting postgres: %v", err)
 	}
+	startOnFreePort(t, "postgres", p.LogFile, p.start)
+	return p
+}
+
+// startOnFreePort calls start with a free loopback port until it works,
+// choosing another port when a process took the chosen one first
+// (errPortInUse), at most portAttempts times. It fails the test with the
+// tail of logFile otherwise.
+func startOnFreePort(t testing.TB, what, logFile string, start func(ctx context.Context, port int) error) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("starting postgres: %v", err)
+			t.Fatalf("starting %s: %v", what, err)
 		}
-		err = p.start(t.Context(), port)
+		err = start(t.Context(), port)
 		if err == nil {
-			return p
+			return
 		}
 		if !errors.Is(err, errPortInUse) || attempt == portAttempts {
-			t.Fatalf("starting postgres (attempt %d): %v\n--- tail of %s ---\n%s", attempt, err, p.LogFile, logTail(p.LogFile))
+			t.Fatalf("starting %s (attempt %d): %v\n--- tail of %s ---\n%s", what, attempt, err, logFile, logTail(logFile))
 		}
 	}
 }
