@@ -71,6 +71,9 @@ type Lease struct {
 	Connection Connection `json:"connection,omitzero"`
 	// Creator is the replica that issued the lease (Options.Replica).
 	Creator string `json:"creator,omitempty"`
+	// FromCreating marks a lease the reaper undid while it was creating;
+	// the user is looked for once more before the record is purged.
+	FromCreating bool `json:"fromCreating,omitempty"`
 }
 
 // record is a lease as stored: the lease plus its password, kept so that the
@@ -494,6 +497,19 @@ func (l *Leases) Revoke(ctx context.Context, id string) error {
 		return nil
 	}
 	return l.revoke(ctx, id, 0, 0)
+}
+
+// revokeUser removes the database user of l, if it exists, without
+// changing the record.
+func (l *Leases) revokeUser(ctx context.Context, lease Lease) error {
+	role, err := l.roles.Role(ctx, lease.Secret)
+	if err != nil {
+		return err
+	}
+	if role.Engine == nil {
+		return fmt.Errorf("%w: role %q has no engine", ErrInvalidConfig, lease.Secret)
+	}
+	return role.Engine.Revoke(ctx, lease.Username)
 }
 
 // revokeInFlight is how long the reaper waits before retrying a revocation

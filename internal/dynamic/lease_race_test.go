@@ -222,3 +222,51 @@ func TestRestartUndoesOwnCreatingLeasesAtOnce(t *testing.T) {
 	close(eng2.gate)
 	close(eng3.gate)
 }
+
+// A creation that outlives the grace period is undone by the reaper while
+// its user does not exist yet; if its process then dies after the database
+// committed the user, the lease says revoked but the user lives. Before the
+// record (the last trace) is purged, the reaper looks for the user again
+// and removes it.
+func TestUndoneCreatingLeaseIsRecheckedBeforePurge(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	st := openStore(t)
+	eng := newFakeGatedEngine()
+	roles := RoleMap{"app/db": {Engine: eng, TTL: time.Hour}}
+	crashed, err := NewLeases(Options{Store: st, Roles: roles, Now: clock.Now, Replica: "replica-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _, _ = crashed.Issue(ctx, "app/db", "") }() // never returns before the end: the "crashed" issuer
+	<-eng.entered
+	t.Cleanup(func() { close(eng.gate) })
+
+	l, err := NewLeases(Options{Store: st, Roles: roles, Now: clock.Now, Replica: "replica-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReaper(ReaperOptions{Leases: l, ID: "replica-1", CreatingGrace: time.Minute, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	if res, err := r.Pass(ctx); err != nil || res.Revoked != 1 {
+		t.Fatalf("undoing the stale creating lease: %+v, %v", res, err)
+	}
+	// The database commits the user after all; its issuer is gone.
+	eng.mu.Lock()
+	eng.users["v_gated_user"] = true
+	eng.mu.Unlock()
+
+	clock.Advance(2 * time.Hour)
+	if res, err := r.Pass(ctx); err != nil || res.Purged != 1 {
+		t.Fatalf("purge pass: %+v, %v", res, err)
+	}
+	if eng.exists("v_gated_user") {
+		t.Fatal("the purge left a user with no lease")
+	}
+	if ls, _ := l.List(ctx, ""); len(ls) != 0 {
+		t.Fatalf("records after the purge: %+v", ls)
+	}
+}

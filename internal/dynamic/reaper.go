@@ -311,6 +311,21 @@ func (p *pass) due(l Lease) bool {
 func (p *pass) handle(ctx context.Context, l Lease) {
 	r := p.r
 	if l.State == StateRevoked {
+		if l.FromCreating {
+			// The user did not exist when the lease was undone, but a
+			// creation still running somewhere (past the grace period)
+			// may have created it since: remove it before the record,
+			// the last trace of it, goes.
+			if err := r.leases.revokeUser(ctx, l); errors.Is(err, ErrUnknownSecret) {
+				// The secret and its configuration are gone: nothing can
+				// reach its database any more.
+				r.log.Warn("purging an undone lease whose dynamic secret no longer exists; its user was not rechecked", "lease", l.ID, "username", l.Username)
+			} else if err != nil {
+				r.log.Warn("rechecking the user of an undone lease before purging it failed; will retry", "lease", l.ID, "username", l.Username, "error", err)
+				p.record(func(res *PassResult) { res.Failed++ }, nil)
+				return
+			}
+		}
 		ok, err := r.leases.purge(ctx, l.ID, p.now.Add(-r.keep).Add(time.Nanosecond))
 		p.record(func(res *PassResult) {
 			if ok {
@@ -382,6 +397,9 @@ func (r *Reaper) startAll(ctx context.Context, leases []Lease, now time.Time) ([
 			}
 			if rec.State != l.State || (l.State == StateActive && now.Before(rec.Expires)) {
 				continue
+			}
+			if rec.State == StateCreating {
+				rec.FromCreating = true
 			}
 			rec.State = StateRevoking
 			rec.NextAttempt = retry
