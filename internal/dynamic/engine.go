@@ -2,6 +2,7 @@ package dynamic
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -40,4 +41,32 @@ type Engine interface {
 	Revoke(ctx context.Context, username string) error
 	// Exists reports whether the user exists in the database.
 	Exists(ctx context.Context, username string) (bool, error)
+}
+
+// statements are an engine's parsed statement templates.
+type statements struct {
+	creation, renew, revocation []Template
+}
+
+// parseStatements parses an engine's creation, renew and revocation
+// statements, each nil list replaced by its default, and refuses
+// {{password}} outside the creation statements.
+func parseStatements(creation, renew, revocation, defCreation, defRenew, defRevocation []string) (statements, error) {
+	var st statements
+	var err error
+	if st.creation, err = parseAll("creation", creation, defCreation); err != nil {
+		return statements{}, err
+	}
+	if st.renew, err = parseAll("renew", renew, defRenew); err != nil {
+		return statements{}, err
+	}
+	if st.revocation, err = parseAll("revocation", revocation, defRevocation); err != nil {
+		return statements{}, err
+	}
+	for _, t := range append(append([]Template{}, st.renew...), st.revocation...) {
+		if t.Uses("password") {
+			return statements{}, fmt.Errorf("%w: renew and revocation statements cannot use {{password}}", ErrTemplate)
+		}
+	}
+	return st, nil
 }

@@ -151,21 +151,11 @@ func NewMySQLEngine(cfg MySQLConfig) (*MySQLEngine, error) {
 	if e.rand == nil {
 		e.rand = rand.Reader
 	}
-	var err error
-	if e.creation, err = parseAll("creation", cfg.Creation, DefaultMySQLCreation); err != nil {
+	st, err := parseStatements(cfg.Creation, cfg.Renew, cfg.Revocation, DefaultMySQLCreation, DefaultMySQLRenew, DefaultMySQLRevocation)
+	if err != nil {
 		return nil, err
 	}
-	if e.renew, err = parseAll("renew", cfg.Renew, DefaultMySQLRenew); err != nil {
-		return nil, err
-	}
-	if e.revocation, err = parseAll("revocation", cfg.Revocation, DefaultMySQLRevocation); err != nil {
-		return nil, err
-	}
-	for _, t := range append(append([]Template{}, e.renew...), e.revocation...) {
-		if t.Uses("password") {
-			return nil, fmt.Errorf("%w: renew and revocation statements cannot use {{password}}", ErrTemplate)
-		}
-	}
+	e.creation, e.renew, e.revocation = st.creation, st.renew, st.revocation
 	creation := cfg.Creation
 	if creation == nil {
 		creation = DefaultMySQLCreation

@@ -109,21 +109,11 @@ func NewPostgresEngine(cfg PostgresConfig) (*PostgresEngine, error) {
 	if e.rand == nil {
 		e.rand = rand.Reader
 	}
-	var err error
-	if e.creation, err = parseAll("creation", cfg.Creation, DefaultPostgresCreation); err != nil {
+	st, err := parseStatements(cfg.Creation, cfg.Renew, cfg.Revocation, DefaultPostgresCreation, DefaultPostgresRenew, DefaultPostgresRevocation)
+	if err != nil {
 		return nil, err
 	}
-	if e.renew, err = parseAll("renew", cfg.Renew, DefaultPostgresRenew); err != nil {
-		return nil, err
-	}
-	if e.revocation, err = parseAll("revocation", cfg.Revocation, DefaultPostgresRevocation); err != nil {
-		return nil, err
-	}
-	for _, t := range append(append([]Template{}, e.renew...), e.revocation...) {
-		if t.Uses("password") {
-			return nil, fmt.Errorf("%w: renew and revocation statements cannot use {{password}}", ErrTemplate)
-		}
-	}
+	e.creation, e.renew, e.revocation = st.creation, st.renew, st.revocation
 	pc, err := pgx.ParseConfig(cfg.DSN)
 	if err != nil {
 		// pgx's parse errors can quote the connection string, password
