@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -293,34 +287,14 @@ func readRootCredentials(path string) (id, secret string) {
 // aws-sdk-go-v2 signer. The server verifies the signature in full on every
 // replay; the signing time bounds the run to the 5-minute skew window.
 func prepareGetSecretValue(addr string, info map[string]string) (*request, error) {
-	body := []byte(`{"SecretId":"` + benchSecretName + `"}`)
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "secretsmanager.GetSecretValue")
-	req.Header.Set("User-Agent", "sigil-bench")
-	sum := sha256.Sum256(body)
-	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-	creds := aws.Credentials{AccessKeyID: info["id"], SecretAccessKey: info["secret"], SessionToken: info["token"]}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "secretsmanager", info["region"], time.Now()); err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	raw, err := encodeRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	check := func(got []byte) error {
+	return prepareGet(addr, info, benchSecretName, func(secret string, got []byte) error {
 		var out struct{ Name, SecretString string }
 		if err := json.Unmarshal(got, &out); err != nil {
 			return fmt.Errorf("response is not JSON: %w", err)
 		}
-		if out.Name != benchSecretName || len(out.SecretString) != 200 {
+		if out.Name != secret || len(out.SecretString) != 200 {
 			return fmt.Errorf("unexpected GetSecretValue response for %q (%d-byte value)", out.Name, len(out.SecretString))
 		}
 		return nil
-	}
-	return &request{raw: raw, check: check}, nil
+	})
 }
