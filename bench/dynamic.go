@@ -21,6 +21,7 @@ import (
 
 	"sigil.dev/sigil/internal/dynamic"
 	"sigil.dev/sigil/internal/server"
+	"sigil.dev/sigil/internal/testutil"
 )
 
 // benchDynamicName is the dynamic secret sigil-get-dynamic reads.
@@ -47,11 +48,11 @@ func dynamicScenario() scenario {
 // until ctx ends. The harness's probe request issues the session's user;
 // the warmup and the measured load read it back from the lease.
 func serveSigilDynamic(ctx context.Context, ln net.Listener, ready func(map[string]string)) error {
-	pg, err := startPostgres(ctx)
+	pg, err := testutil.LaunchPostgres(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("this scenario needs PostgreSQL 15: %w", err)
 	}
-	defer pg.stop()
+	defer pg.Close()
 	dir, err := os.MkdirTemp("", "sigil-bench-")
 	if err != nil {
 		return err
@@ -80,8 +81,8 @@ func serveSigilDynamic(ctx context.Context, ln net.Listener, ready func(map[stri
 		return callNative(ctx, srv.URL()+path, cfg.Region, root, in)
 	}
 	if err := native("/v1/databases/put", server.DatabaseRequest{Database: dynamic.Database{
-		Name: "bench", Engine: dynamic.EnginePostgres, Host: "127.0.0.1", Port: pg.port, DBName: "postgres",
-		Username: pgSuperuser, Password: pg.password, TLS: dynamic.TLS{Mode: dynamic.TLSDisable},
+		Name: "bench", Engine: dynamic.EnginePostgres, Host: pg.Host, Port: pg.Port, DBName: pg.Database,
+		Username: pg.User, Password: pg.Password, TLS: dynamic.TLS{Mode: dynamic.TLSDisable},
 	}, Verify: true}); err != nil {
 		return fmt.Errorf("registering the database: %w", err)
 	}

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sigil.dev/sigil/internal/testutil"
 )
 
 func TestRunDynamic(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(pgBinDir, "postgres")); err != nil {
+	if _, err := os.Stat(filepath.Join(testutil.PostgresBinDir, "postgres")); err != nil {
 		if os.Getenv("SIGIL_REQUIRE_POSTGRES") == "1" {
 			t.Fatalf("PostgreSQL 15 is required (SIGIL_REQUIRE_POSTGRES=1): %v", err)
 		}

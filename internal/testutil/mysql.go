@@ -244,7 +244,9 @@ func startMySQL(t testing.TB, bin mysqlBinaries) *MySQL {
 	if err := m.install(); err != nil {
 		t.Fatalf("starting mariadb: %v", err)
 	}
-	startOnFreePort(t, "mariadb", m.LogFile, m.start)
+	if err := startOnFreePort(t.Context(), "mariadb", m.LogFile, m.start); err != nil {
+		t.Fatalf("%v", err)
+	}
 	return m
 }
 

@@ -157,17 +157,45 @@ func startPostgres(t testing.TB, bin string) *Postgres {
 		t.Skipf("skipping: %v; install it with `apt-get install postgresql-15` (set %s=1 to make this a failure)", err, requirePostgresEnv)
 	}
 
+	p, err := launchPostgres(t.Context(), bin)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return p
+}
+
+// LaunchPostgres starts a temporary PostgreSQL server as StartPostgres
+// does, for programs that are not tests (the benchmark harness): it
+// returns an error where StartPostgres fails or skips the test, and the
+// caller stops the server and removes its directory with Close. ctx bounds
+// the start only.
+func LaunchPostgres(ctx context.Context) (*Postgres, error) {
+	if err := checkBinaries(PostgresBinDir); err != nil {
+		return nil, fmt.Errorf("%w; install it with `apt-get install postgresql-15`", err)
+	}
+	return launchPostgres(context.WithoutCancel(ctx), PostgresBinDir)
+}
+
+// launchPostgres initialises and starts a server from the binaries in bin.
+// On failure it has stopped the server and removed its directory.
+func launchPostgres(ctx context.Context, bin string) (_ *Postgres, err error) {
 	cred, err := serverCredential()
 	if err != nil {
-		t.Fatalf("starting postgres: %v", err)
+		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
 	root, err := makeRoot(cred)
 	if err != nil {
-		t.Fatalf("starting postgres: %v", err)
+		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
 	password, err := randomPassword()
 	if err != nil {
-		t.Fatalf("starting postgres: %v", err)
+		_ = os.RemoveAll(root)
+		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
 	p := &Postgres{
 		Host:     "127.0.0.1",
@@ -180,41 +208,50 @@ func startPostgres(t testing.TB, bin string) *Postgres {
 		root:     root,
 		cred:     cred,
 	}
-	// Registered before anything is started so that a failure at any later
-	// step still stops the server and removes the directory.
-	t.Cleanup(func() {
-		if err := p.stop(); err != nil {
-			t.Errorf("stopping postgres: %v", err)
+	defer func() {
+		if err != nil {
+			if cerr := p.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		}
-		if err := os.RemoveAll(root); err != nil {
-			t.Errorf("removing postgres directory: %v", err)
-		}
-	})
-
+	}()
 	if err := p.initdb(); err != nil {
-		t.Fatalf("starting postgres: %v", err)
+		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
-	startOnFreePort(t, "postgres", p.LogFile, p.start)
-	return p
+	if err := startOnFreePort(ctx, "postgres", p.LogFile, p.start); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close stops the server and removes its directory. Calling it again does
+// nothing.
+func (p *Postgres) Close() error {
+	if err := p.stop(); err != nil {
+		return fmt.Errorf("stopping postgres: %w", err)
+	}
+	if err := os.RemoveAll(p.root); err != nil {
+		return fmt.Errorf("removing postgres directory: %w", err)
+	}
+	return nil
 }
 
 // startOnFreePort calls start with a free loopback port until it works,
 // choosing another port when a process took the chosen one first
-// (errPortInUse), at most portAttempts times. It fails the test with the
-// tail of logFile otherwise.
-func startOnFreePort(t testing.TB, what, logFile string, start func(ctx context.Context, port int) error) {
-	t.Helper()
+// (errPortInUse), at most portAttempts times. Its error holds the tail of
+// logFile.
+func startOnFreePort(ctx context.Context, what, logFile string, start func(ctx context.Context, port int) error) error {
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("starting %s: %v", what, err)
+			return fmt.Errorf("starting %s: %w", what, err)
 		}
-		err = start(t.Context(), port)
+		err = start(ctx, port)
 		if err == nil {
-			return
+			return nil
 		}
 		if !errors.Is(err, errPortInUse) || attempt == portAttempts {
-			t.Fatalf("starting %s (attempt %d): %v\n--- tail of %s ---\n%s", what, attempt, err, logFile, logTail(logFile))
+			return fmt.Errorf("starting %s (attempt %d): %w\n--- tail of %s ---\n%s", what, attempt, err, logFile, logTail(logFile))
 		}
 	}
 }
