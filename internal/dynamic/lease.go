@@ -598,6 +598,13 @@ func (l *Leases) RevokePrefix(ctx context.Context, prefix string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return l.RevokeAll(ctx, leases)
+}
+
+// RevokeAll revokes each of leases that is not yet revoked, in order, and
+// returns how many it revoked. It stops at the first failure. Callers that
+// authorize each lease first revoke exactly the ones they checked.
+func (l *Leases) RevokeAll(ctx context.Context, leases []Lease) (int, error) {
 	n := 0
 	for _, lease := range leases {
 		if lease.State == StateRevoked {

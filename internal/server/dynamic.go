@@ -161,12 +161,7 @@ func revokeSecretLeases(ctx context.Context, leases *dynamic.Leases, name string
 	if err != nil {
 		return 0, err
 	}
-	for i, l := range live {
-		if err := leases.Revoke(ctx, l.ID); err != nil {
-			return i, err
-		}
-	}
-	return len(live), nil
+	return leases.RevokeAll(ctx, live)
 }
 
 // auditRevocation records a revocation the reaper made: an AwsServiceEvent
@@ -677,7 +672,9 @@ func (s *Server) handleRevokeLeasePrefix(w http.ResponseWriter, r *http.Request)
 			return
 		}
 	}
-	n, err := c.svc.leases.RevokePrefix(r.Context(), req.Prefix)
+	// Exactly the leases checked above: one issued since is not revoked
+	// unchecked.
+	n, err := c.svc.leases.RevokeAll(r.Context(), ls)
 	s.log.Info("leases revoked by prefix", "prefix", req.Prefix, "revoked", n, "by", c.p.ARN)
 	if err != nil {
 		s.log.Warn("revoking leases by prefix stopped at a failure; the reaper retries it", "prefix", req.Prefix, "revoked", n, "err", err)
