@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -170,6 +171,28 @@ type encoder struct {
 	accountID string
 	now       func() time.Time
 	uuid      func() (string, error)
+	macs      macPool // HMAC states of hmacKey
+	// lastTime is the eventTime string of the last record encoded, which
+	// records within the same second share.
+	lastTime atomic.Pointer[formattedTime]
+}
+
+// formattedTime is a Unix second and its TimeLayout form.
+type formattedTime struct {
+	sec int64
+	s   string
+}
+
+// eventTime formats t (UTC, to the second) as TimeLayout, reusing the
+// string of the last call when t falls in the same second.
+func (e *encoder) eventTime(t time.Time) string {
+	sec := t.Unix()
+	if ft := e.lastTime.Load(); ft != nil && ft.sec == sec {
+		return ft.s
+	}
+	ft := &formattedTime{sec: sec, s: t.UTC().Format(TimeLayout)}
+	e.lastTime.Store(ft)
+	return ft.s
 }
 
 // recordBuf is the memory one encoding reuses: the redacted payloads and
@@ -192,12 +215,12 @@ func (e *encoder) encodeInto(b *recordBuf, ev *Event) ([]byte, error) {
 	if ev == nil || ev.Source == "" || ev.Action == "" {
 		return nil, fmt.Errorf("%w: an event needs a Source and an Action", ErrInvalidEvent)
 	}
-	p, err := appendRedacted(b.payload[:0], ev.RequestParameters, e.hmacKey)
+	p, err := appendRedacted(b.payload[:0], ev.RequestParameters, e.hmacKey, &e.macs)
 	if err != nil {
 		return nil, fmt.Errorf("requestParameters: %w", err)
 	}
 	nreq := len(p)
-	p, err = appendRedacted(p, ev.ResponseElements, e.hmacKey)
+	p, err = appendRedacted(p, ev.ResponseElements, e.hmacKey, &e.macs)
 	if err != nil {
 		return nil, fmt.Errorf("responseElements: %w", err)
 	}
@@ -221,7 +244,7 @@ func (e *encoder) encodeInto(b *recordBuf, ev *Event) ([]byte, error) {
 	var res [4]Resource
 	r := Record{
 		EventVersion:       EventVersion,
-		EventTime:          t.UTC().Format(TimeLayout),
+		EventTime:          e.eventTime(t),
 		EventSource:        ev.Source,
 		EventName:          ev.Action,
 		AWSRegion:          firstNonEmpty(ev.Region, e.region),

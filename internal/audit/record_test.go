@@ -306,3 +306,31 @@ func TestKnownTypes(t *testing.T) {
 		t.Fatal("iam group")
 	}
 }
+
+// TestEventTimeAcrossSeconds checks the encoder's shared eventTime string:
+// records in one second get that second, the next second gets its own, and
+// a clock that steps back is not given a later second's string.
+func TestEventTimeAcrossSeconds(t *testing.T) {
+	e := goldenEncoder()
+	base := time.Date(2026, 12, 4, 18, 47, 33, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{base, "2026-12-04T18:47:33Z"},
+		{base.Add(999 * time.Millisecond), "2026-12-04T18:47:33Z"},
+		{base.Add(time.Second), "2026-12-04T18:47:34Z"},
+		{base.Add(-time.Nanosecond), "2026-12-04T18:47:32Z"},
+		{base.In(time.FixedZone("X", 3600)), "2026-12-04T18:47:33Z"},
+	} {
+		ev := goldenEvent()
+		ev.Time = tc.at
+		body, err := e.encodeEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(body, []byte(`"eventTime":"`+tc.want+`"`)) {
+			t.Errorf("event at %v: record does not carry eventTime %s: %.120s", tc.at, tc.want, body)
+		}
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -92,13 +94,41 @@ func marshalCompact(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// appendHashValue appends HashValue(key, value) to dst.
-func appendHashValue(dst, key, value []byte) []byte {
-	m := hmac.New(sha256.New, key)
+// appendHashValue appends HashValue(key, value) to dst, taking the HMAC
+// state from macs when it is not nil.
+func appendHashValue(dst, key, value []byte, macs *macPool) []byte {
+	var m hash.Hash
+	if macs != nil {
+		m = macs.get(key)
+		defer macs.p.Put(m)
+	} else {
+		m = hmac.New(sha256.New, key)
+	}
 	m.Write(value)
+	// Sum appends the raw digest to dst (a local array would escape
+	// through the interface call); it is then moved out and hex-encoded
+	// in its place.
+	at := len(dst)
+	dst = m.Sum(dst)
 	var sum [sha256.Size]byte
-	dst = append(dst, HashPrefix...)
-	return hex.AppendEncode(dst, m.Sum(sum[:0]))
+	copy(sum[:], dst[at:])
+	dst = append(dst[:at], HashPrefix...)
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// macPool reuses HMAC-SHA256 states of one key. hmac.New derives the
+// keyed pads and allocates each time; a state used once saves its pads and
+// restores them on Reset, so a pooled state costs only the hashing of the
+// value. One pool serves one key: the encoder's, for its whole life.
+type macPool struct{ p sync.Pool }
+
+// get returns a state keyed with key and ready for Write.
+func (mp *macPool) get(key []byte) hash.Hash {
+	if m, ok := mp.p.Get().(hash.Hash); ok {
+		m.Reset()
+		return m
+	}
+	return hmac.New(sha256.New, key)
 }
 
 // redact marshals v (nil, json.RawMessage, []byte or any value that
@@ -107,16 +137,17 @@ func appendHashValue(dst, key, value []byte) []byte {
 // member, at any depth, replaced by its HashValue. It returns nil for nil
 // or JSON null.
 func redact(v any, key []byte) (json.RawMessage, error) {
-	out, err := appendRedacted(nil, v, key)
+	out, err := appendRedacted(nil, v, key, nil)
 	if out == nil || err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// appendRedacted is redact appending to dst; it returns dst unchanged (nil
-// when dst is nil) for nil or JSON null.
-func appendRedacted(dst []byte, v any, key []byte) ([]byte, error) {
+// appendRedacted is redact appending to dst, with HMAC states from macs
+// when it is not nil; it returns dst unchanged (nil when dst is nil) for
+// nil or JSON null.
+func appendRedacted(dst []byte, v any, key []byte, macs *macPool) ([]byte, error) {
 	var raw []byte
 	switch t := v.(type) {
 	case nil:
@@ -138,7 +169,7 @@ func appendRedacted(dst []byte, v any, key []byte) ([]byte, error) {
 	if raw[0] != '{' {
 		return dst, fmt.Errorf("%w: parameters must be a JSON object", ErrInvalidEvent)
 	}
-	r := redactor{src: raw, dst: dst, key: key}
+	r := redactor{src: raw, dst: dst, key: key, macs: macs}
 	if err := r.value(true); err != nil {
 		return dst, fmt.Errorf("%w: parameters are not valid JSON: %w", ErrInvalidEvent, err)
 	}
@@ -171,6 +202,7 @@ type redactor struct {
 	pos     int
 	dst     []byte
 	key     []byte
+	macs    *macPool // nil: a fresh HMAC state per value
 	depth   int
 	scratch []byte // decoded member names and sensitive strings
 }
@@ -310,6 +342,9 @@ func (r *redactor) scanString() (escaped, badUTF8 bool, err error) {
 	nonASCII := false
 	start := i
 	for {
+		for i < len(s) && jsonPlain[s[i]] {
+			i++
+		}
 		if i >= len(s) {
 			return false, false, errTruncate
 		}
@@ -424,6 +459,7 @@ func (r *redactor) object(emit bool) error {
 			if err != nil {
 				return err
 			}
+			end := r.pos
 			r.skipSpace()
 			if r.pos >= len(r.src) {
 				return errTruncate
@@ -434,7 +470,7 @@ func (r *redactor) object(emit bool) error {
 			r.pos++
 			sensitive := false
 			if emit {
-				sensitive = r.member(r.src[start:r.pos-1], escaped, badUTF8)
+				sensitive = r.member(r.src[start:end], escaped, badUTF8)
 			}
 			if sensitive {
 				if err := r.sensitiveValue(); err != nil {
@@ -467,11 +503,9 @@ func (r *redactor) object(emit bool) error {
 	return nil
 }
 
-// member appends the member name of the string token tok (with trailing
-// spaces, which are trimmed) in lower camel case and a colon, and reports
-// whether the name is sensitive.
+// member appends the member name of the string token tok in lower camel
+// case and a colon, and reports whether the name is sensitive.
 func (r *redactor) member(tok []byte, escaped, badUTF8 bool) bool {
-	tok = bytes.TrimRight(tok, " \t\n\r")
 	if !escaped && !badUTF8 {
 		name := tok[1 : len(tok)-1]
 		r.dst = append(r.dst, '"')
@@ -506,7 +540,7 @@ func (r *redactor) sensitiveValue() error {
 			content = r.scratch
 		}
 		r.dst = append(r.dst, '"')
-		r.dst = appendHashValue(r.dst, r.key, content)
+		r.dst = appendHashValue(r.dst, r.key, content, r.macs)
 		r.dst = append(r.dst, '"')
 		return nil
 	}
@@ -531,7 +565,7 @@ func (r *redactor) sensitiveValue() error {
 		return err
 	}
 	r.dst = append(r.dst, '"')
-	r.dst = appendHashValue(r.dst, r.key, b)
+	r.dst = appendHashValue(r.dst, r.key, b, r.macs)
 	r.dst = append(r.dst, '"')
 	return nil
 }

@@ -463,3 +463,18 @@ func FuzzSensitiveKeyBytes(f *testing.F) {
 		}
 	})
 }
+
+// TestPooledHMACMatchesHashValue checks that reused HMAC states give the
+// same digests as fresh ones, value after value: a state that kept
+// anything of the previous value would give a different one.
+func TestPooledHMACMatchesHashValue(t *testing.T) {
+	var pool macPool
+	for i, v := range []string{"", "a", "hunter2", strings.Repeat("x", 1000), "a", ""} {
+		for range 3 {
+			got := string(appendHashValue([]byte("pre:"), redactKey, []byte(v), &pool))
+			if want := "pre:" + HashValue(redactKey, []byte(v)); got != want {
+				t.Fatalf("value %d: pooled %s, fresh %s", i, got, want)
+			}
+		}
+	}
+}
