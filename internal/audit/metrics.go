@@ -33,7 +33,7 @@ func newMetrics(l *Log) *metrics {
 		}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sigil_audit_fsync_duration_seconds",
-			Help:    "Time to write and fsync one batch of audit records.",
+			Help:    "Time to write and fsync one batch of audit records, as the writer goroutine sees it (including any wait for a CPU after fsync returns).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
