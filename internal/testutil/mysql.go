@@ -22,18 +22,12 @@ package testutil
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -375,60 +369,13 @@ func (m *MySQL) install() error {
 	return nil
 }
 
-// writeCertificate makes a self-signed ECDSA certificate for 127.0.0.1,
-// writes it and its key where the server reads them (readable by the
-// server's user only), and keeps it as the only root of TLSConfig.
+// writeCertificate makes the server's self-signed certificate for
+// 127.0.0.1 (see writeServerCertificate) and keeps it as the only root of
+// TLSConfig.
 func (m *MySQL) writeCertificate() error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := writeServerCertificate(m.root, m.Host, "sigil test mariadb", m.cred)
 	if err != nil {
-		return fmt.Errorf("generating tls key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		return fmt.Errorf("generating serial number: %w", err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "sigil test mariadb"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP(m.Host)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("creating tls certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return fmt.Errorf("parsing tls certificate: %w", err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("encoding tls key: %w", err)
-	}
-	files := []struct {
-		name  string
-		block *pem.Block
-	}{
-		{"server.crt", &pem.Block{Type: "CERTIFICATE", Bytes: der}},
-		{"server.key", &pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}},
-	}
-	for _, f := range files {
-		path := filepath.Join(m.root, f.name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(f.block), 0o600); err != nil {
-			return fmt.Errorf("writing %s: %w", f.name, err)
-		}
-		if m.cred != nil {
-			if err := os.Chown(path, int(m.cred.Uid), int(m.cred.Gid)); err != nil {
-				return fmt.Errorf("handing %s to uid %d: %w", f.name, m.cred.Uid, err)
-			}
-		}
+		return err
 	}
 	m.caPool = x509.NewCertPool()
 	m.caPool.AddCert(cert)
@@ -479,8 +426,8 @@ func (m *MySQL) start(ctx context.Context, port int) error {
 		"--skip-networking=0",
 		"--event-scheduler=ON",
 		"--init-file=" + initFile,
-		"--ssl-cert=" + filepath.Join(m.root, "server.crt"),
-		"--ssl-key=" + filepath.Join(m.root, "server.key"),
+		"--ssl-cert=" + filepath.Join(m.root, serverCertFile),
+		"--ssl-key=" + filepath.Join(m.root, serverKeyFile),
 		"--skip-log-bin",
 		"--max-connections=200",
 	}, storageOptions...)

@@ -6,7 +6,9 @@
 //
 // The server is built from the binaries installed by the Debian package
 // postgresql-15, listens only on 127.0.0.1 on a free port, requires SCRAM
-// password authentication for every connection, and is stopped and deleted
+// password authentication for every connection, offers TLS with a
+// certificate made for it (TLSConfig and CACertPEM trust it; DSN connects
+// without TLS), and is stopped and deleted
 // by t.Cleanup, whether the test passed or failed. When the binaries are
 // missing the test is skipped with a message saying what to install, unless
 // SIGIL_REQUIRE_POSTGRES=1 is set (as it is in CI), in which case the test
@@ -21,7 +23,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -90,6 +95,11 @@ type Postgres struct {
 	// LogFile is the server's log. It lives next to DataDir and is removed
 	// with it.
 	LogFile string
+	// CACertPEM is the server's self-signed certificate (for 127.0.0.1 and
+	// localhost) in PEM: the one root a client needs to verify it.
+	CACertPEM string
+
+	caPool *x509.CertPool // holds the server's certificate
 
 	// cred is who the server runs as; nil for the current user.
 	cred *syscall.Credential
@@ -119,6 +129,12 @@ func (p *Postgres) DSNFor(user, password, dbname string) string {
 		RawQuery: "sslmode=disable",
 	}
 	return u.String()
+}
+
+// TLSConfig returns a client TLS configuration that trusts the server's
+// certificate and nothing else, for the name 127.0.0.1.
+func (p *Postgres) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: p.caPool, ServerName: p.Host, MinVersion: tls.VersionTLS12}
 }
 
 // String describes the server without its password.
@@ -218,6 +234,13 @@ func launchPostgres(ctx context.Context, bin string) (_ *Postgres, err error) {
 	if err := p.initdb(); err != nil {
 		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
+	cert, err := writeServerCertificate(root, p.Host, "sigil test postgres", cred)
+	if err != nil {
+		return nil, fmt.Errorf("starting postgres: %w", err)
+	}
+	p.caPool = x509.NewCertPool()
+	p.caPool.AddCert(cert)
+	p.CACertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
 	if err := startOnFreePort(ctx, "postgres", p.LogFile, p.start); err != nil {
 		return nil, err
 	}
@@ -451,6 +474,9 @@ func (p *Postgres) start(ctx context.Context, port int) error {
 		// No Unix socket: every connection goes over TCP and through SCRAM.
 		"-c", "unix_socket_directories=",
 		"-c", "password_encryption=scram-sha-256",
+		"-c", "ssl=on",
+		"-c", "ssl_cert_file="+filepath.Join(p.root, serverCertFile),
+		"-c", "ssl_key_file="+filepath.Join(p.root, serverKeyFile),
 		// Durability is not needed for throwaway test data: fsync=off and
 		// friends make the server much faster on a shared disk. Never copy
 		// these settings to a real server.

@@ -3,6 +3,9 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -82,6 +85,44 @@ func TestStartPostgres(t *testing.T) {
 					t.Fatalf("%s = %q, want %q", tt.setting, got, tt.want)
 				}
 			})
+		}
+	})
+
+	t.Run("TLS with the server's certificate", func(t *testing.T) {
+		connectTLS := func(tc *tls.Config) (*pgx.Conn, error) {
+			cfg, err := pgx.ParseConfig(pg.DSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.TLSConfig, cfg.Fallbacks = tc, nil
+			return pgx.ConnectConfig(ctx, cfg)
+		}
+		usesTLS := func(c *pgx.Conn) bool {
+			var ssl bool
+			if err := c.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl); err != nil {
+				t.Fatalf("reading pg_stat_ssl: %v", err)
+			}
+			return ssl
+		}
+		c, err := connectTLS(pg.TLSConfig())
+		if err != nil {
+			t.Fatalf("TLS login: %v", err)
+		}
+		defer c.Close(ctx)
+		if !usesTLS(c) {
+			t.Fatal("a login with TLSConfig is not encrypted")
+		}
+		if usesTLS(admin) {
+			t.Fatal("a login with DSN (sslmode=disable) is encrypted")
+		}
+		block, _ := pem.Decode([]byte(pg.CACertPEM))
+		if block == nil || block.Type != "CERTIFICATE" {
+			t.Fatalf("CACertPEM is not a PEM certificate: %q", pg.CACertPEM)
+		}
+		_, err = connectTLS(&tls.Config{ServerName: pg.Host, MinVersion: tls.VersionTLS12})
+		var unknown x509.UnknownAuthorityError
+		if !errors.As(err, &unknown) {
+			t.Fatalf("TLS login trusting only the system roots = %v, want an unknown authority", err)
 		}
 	})
 
