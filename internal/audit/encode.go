@@ -3,7 +3,8 @@ package audit
 import (
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"sigil.dev/sigil/internal/jsonenc"
 )
 
 // This file is the hand-written encoder of event records. It appends
@@ -235,69 +236,8 @@ func appendAdditional(dst []byte, a *AdditionalEventData) []byte {
 	return o.close()
 }
 
-const hexDigits = "0123456789abcdef"
-
-// jsonPlain marks the bytes a JSON string holds as they are: printable
-// ASCII other than the quote and the backslash.
-var jsonPlain = func() (t [256]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
-
 // appendJSONString appends s as a JSON string exactly as encoding/json
-// does with HTML escaping off: `"` and `\` escaped, \b \f \n \r \t short,
-// other control characters as \u00XX, invalid UTF-8 as \ufffd, and U+2028
-// and U+2029 escaped.
+// does with HTML escaping off.
 func appendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if jsonPlain[b] {
-			i++
-			continue
-		}
-		if b < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonenc.AppendStringNoHTML(dst, s)
 }

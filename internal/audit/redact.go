@@ -13,6 +13,8 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"sigil.dev/sigil/internal/jsonenc"
 )
 
 // HashPrefix starts every redacted value in the log.
@@ -342,7 +344,7 @@ func (r *redactor) scanString() (escaped, badUTF8 bool, err error) {
 	nonASCII := false
 	start := i
 	for {
-		for i < len(s) && jsonPlain[s[i]] {
+		for i < len(s) && jsonenc.Plain(s[i]) {
 			i++
 		}
 		if i >= len(s) {
