@@ -102,7 +102,7 @@ func appendHashValue(dst, key, value []byte, macs *macPool) []byte {
 	var m hash.Hash
 	if macs != nil {
 		m = macs.get(key)
-		defer macs.p.Put(m)
+		defer macs.put(m)
 	} else {
 		m = hmac.New(sha256.New, key)
 	}
@@ -127,10 +127,18 @@ type macPool struct{ p sync.Pool }
 // get returns a state keyed with key and ready for Write.
 func (mp *macPool) get(key []byte) hash.Hash {
 	if m, ok := mp.p.Get().(hash.Hash); ok {
-		m.Reset()
 		return m
 	}
 	return hmac.New(sha256.New, key)
+}
+
+// put resets m and keeps it for reuse. The reset comes first because a
+// used state still holds the unhashed tail of the last value (up to a
+// block of it, in the clear) in its buffer: a pooled state holds nothing
+// but the key's pads.
+func (mp *macPool) put(m hash.Hash) {
+	m.Reset()
+	mp.p.Put(m)
 }
 
 // redact marshals v (nil, json.RawMessage, []byte or any value that

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -476,5 +477,12 @@ func TestPooledHMACMatchesHashValue(t *testing.T) {
 				t.Fatalf("value %d: pooled %s, fresh %s", i, got, want)
 			}
 		}
+	}
+	// A state waiting in the pool holds nothing of the last value: it
+	// hashes as a fresh one does with nothing written.
+	appendHashValue(nil, redactKey, []byte("a secret tail"), &pool)
+	m := pool.get(redactKey)
+	if got, want := HashPrefix+hex.EncodeToString(m.Sum(nil)), HashValue(redactKey, nil); got != want {
+		t.Fatalf("a pooled state hashes nothing as %s, a fresh one as %s", got, want)
 	}
 }
