@@ -41,10 +41,10 @@ func plainTable(escaped string) (t [256]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString is encoding/json's string encoding with the bytes marked in
-// copied written as they are: `"` and `\` escaped, \b \f \n \r \t short,
-// other bytes below 0x20 and any ASCII byte copied does not mark as
-// \u00XX, invalid UTF-8 as \ufffd, and U+2028 and U+2029 escaped.
+// appendString is encoding/json's string encoding: the ASCII bytes marked
+// in copied as they are, `"` and `\` escaped, \b \f \n \r \t short, every
+// other ASCII byte (the rest below 0x20, and <, > and & when HTML escaping)
+// as \u00XX, invalid UTF-8 as \ufffd, and U+2028 and U+2029 escaped.
 func appendString[S ~string | ~[]byte](dst []byte, s S, copied *[256]bool) []byte {
 	dst = append(dst, '"')
 	start := 0
