@@ -134,8 +134,11 @@ func (mp *macPool) get(key []byte) hash.Hash {
 
 // put resets m and keeps it for reuse. The reset comes first because a
 // used state still holds the unhashed tail of the last value (up to a
-// block of it, in the clear) in its buffer: a pooled state holds nothing
-// but the key's pads.
+// block of it, in the clear) in its buffer: a pooled state holds no
+// plaintext, only the key's pads and, in its outer hash until the next
+// Sum, the last value's inner digest (no more than its logged HMAC
+// reveals to a holder of the key). States the pool drops are left to the
+// garbage collector unzeroed, as hmac.New's were.
 func (mp *macPool) put(m hash.Hash) {
 	m.Reset()
 	mp.p.Put(m)

@@ -6,24 +6,28 @@ package jsonenc
 
 import "unicode/utf8"
 
-// AppendString appends s as json.Marshal encodes a string: with HTML
-// escaping, so <, > and & become \u003c, \u003e and \u0026.
+// AppendString appends s as json.Marshal encodes the string string(s):
+// with HTML escaping, so <, > and & become \u003c, \u003e and \u0026. (A
+// []byte is taken as the string it holds, not base64-encoded as
+// json.Marshal would a []byte value.)
 func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	return appendString(dst, s, &htmlPlain)
 }
 
 // AppendStringNoHTML appends s as a json.Encoder with SetEscapeHTML(false)
-// encodes a string.
+// encodes the string string(s).
 func AppendStringNoHTML[S ~string | ~[]byte](dst []byte, s S) []byte {
 	return appendString(dst, s, &plain)
 }
 
 // Plain reports whether c stands for itself inside a JSON string, in both
-// directions: printable ASCII other than the quote and the backslash. A
-// scanner may skip such bytes, and AppendStringNoHTML copies them.
+// directions: the bytes 0x20 to 0x7F other than the quote and the
+// backslash. A scanner may skip such bytes, and AppendStringNoHTML copies
+// them.
 func Plain(c byte) bool { return plain[c] }
 
-// plain and htmlPlain mark the bytes each encoding copies as they are.
+// plain and htmlPlain mark the bytes each encoding copies as they are
+// (DEL, 0x7F, included, as encoding/json does).
 var (
 	plain     = plainTable("")
 	htmlPlain = plainTable("<>&")
