@@ -8,8 +8,8 @@
 // postgresql-15, listens only on 127.0.0.1 on a free port, requires SCRAM
 // password authentication for every connection, offers TLS with a
 // certificate made for it (TLSConfig and CACertPEM trust it; DSN connects
-// without TLS), and is stopped and deleted
-// by t.Cleanup, whether the test passed or failed. When the binaries are
+// without TLS), and is stopped and deleted by t.Cleanup, whether the test
+// passed or failed. When the binaries are
 // missing the test is skipped with a message saying what to install, unless
 // SIGIL_REQUIRE_POSTGRES=1 is set (as it is in CI), in which case the test
 // fails instead.
