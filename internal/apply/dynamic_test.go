@@ -67,35 +67,10 @@ func TestParseDynamicBadFiles(t *testing.T) {
 		seen[tt.file] = true
 		t.Run(tt.file, func(t *testing.T) {
 			_, err := parseDynamicTestdata(t, filepath.Join("dynamic", tt.file))
-			var fe *FileError
-			if !errors.Is(err, ErrInvalidFile) || !errors.As(err, &fe) {
-				t.Fatalf("Parse: %v, want a *FileError", err)
-			}
-			found := false
-			for _, p := range fe.Problems {
-				if p.Line == tt.line && strings.Contains(p.Message, tt.want) {
-					found = true
-				}
-			}
-			if !found {
-				t.Fatalf("problems %v: want one at line %d containing %q", fe.Problems, tt.line, tt.want)
-			}
-			if !strings.Contains(err.Error(), fmt.Sprintf("line %d: ", tt.line)) {
-				t.Errorf("message %q does not name line %d", err, tt.line)
-			}
-			for _, leak := range []string{"apply.raw", "apply.y", envValue, "hunter2"} {
-				if strings.Contains(err.Error(), leak) {
-					t.Errorf("message holds %q: %q", leak, err)
-				}
-			}
+			checkBadFile(t, err, tt.line, tt.want, envValue, "hunter2")
 		})
 	}
-	files, _ := filepath.Glob("testdata/dynamic/bad_*.yaml")
-	for _, f := range files {
-		if !seen[filepath.Base(f)] {
-			t.Errorf("%s has no case in this table", f)
-		}
-	}
+	checkEveryBadFile(t, "testdata/dynamic/bad_*.yaml", seen)
 	// The second problem of bad_dyn_prefix.yaml is reported too.
 	_, err := parseDynamicTestdata(t, "dynamic/bad_dyn_prefix.yaml")
 	if err == nil || !strings.Contains(err.Error(), "line 7: passwordLength 8 must be between 16 and 128") {

@@ -69,31 +69,49 @@ func TestParseBadFiles(t *testing.T) {
 		seen[tt.file] = true
 		t.Run(tt.file, func(t *testing.T) {
 			_, err := parseTestdata(t, tt.file)
-			if !errors.Is(err, ErrInvalidFile) {
-				t.Fatalf("Parse: %v, want ErrInvalidFile", err)
-			}
-			var fe *FileError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse: %T, want *FileError", err)
-			}
-			found := false
-			for _, p := range fe.Problems {
-				if p.Line == tt.line && strings.Contains(p.Message, tt.want) {
-					found = true
-				}
-			}
-			if !found {
-				t.Fatalf("problems %v: want one at line %d containing %q", fe.Problems, tt.line, tt.want)
-			}
-			if tt.line > 0 && !strings.Contains(err.Error(), fmt.Sprintf("line %d: ", tt.line)) {
-				t.Errorf("message %q does not name line %d", err, tt.line)
-			}
-			if strings.Contains(err.Error(), "apply.raw") || strings.Contains(err.Error(), "apply.y") {
-				t.Errorf("message names a Go type: %q", err)
-			}
+			checkBadFile(t, err, tt.line, tt.want)
 		})
 	}
-	files, _ := filepath.Glob("testdata/bad_*.yaml")
+	checkEveryBadFile(t, "testdata/bad_*.yaml", seen)
+}
+
+// checkBadFile asserts that err is an ErrInvalidFile *FileError with a
+// problem at line (0: the file as a whole) whose message holds want, that
+// the error names that line, and that it holds neither a Go type name nor
+// any of leaks.
+func checkBadFile(t *testing.T, err error, line int, want string, leaks ...string) {
+	t.Helper()
+	var fe *FileError
+	if !errors.Is(err, ErrInvalidFile) || !errors.As(err, &fe) {
+		t.Fatalf("Parse: %v, want an ErrInvalidFile *FileError", err)
+	}
+	found := false
+	for _, p := range fe.Problems {
+		if p.Line == line && strings.Contains(p.Message, want) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("problems %v: want one at line %d containing %q", fe.Problems, line, want)
+	}
+	if line > 0 && !strings.Contains(err.Error(), fmt.Sprintf("line %d: ", line)) {
+		t.Errorf("message %q does not name line %d", err, line)
+	}
+	for _, leak := range append([]string{"apply.raw", "apply.y"}, leaks...) {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("message holds %q: %q", leak, err)
+		}
+	}
+}
+
+// checkEveryBadFile fails for each file matching glob that a table of bad
+// files did not test (seen holds the base names it did).
+func checkEveryBadFile(t *testing.T, glob string, seen map[string]bool) {
+	t.Helper()
+	files, _ := filepath.Glob(glob)
+	if len(files) == 0 {
+		t.Fatalf("no files match %s", glob)
+	}
 	for _, f := range files {
 		if !seen[filepath.Base(f)] {
 			t.Errorf("%s has no case in this table", f)

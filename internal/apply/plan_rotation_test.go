@@ -154,36 +154,11 @@ func TestParseRotationBadFiles(t *testing.T) {
 		seen[tt.file] = true
 		t.Run(tt.file, func(t *testing.T) {
 			_, err := parseRotationTestdata(t, tt.file)
-			var fe *FileError
-			if !errors.Is(err, ErrInvalidFile) || !errors.As(err, &fe) {
-				t.Fatalf("Parse: %v, want a *FileError", err)
-			}
-			found := false
-			for _, p := range fe.Problems {
-				if p.Line == tt.line && strings.Contains(p.Message, tt.want) {
-					found = true
-				}
-			}
-			if !found {
-				t.Fatalf("problems %v: want one at line %d containing %q", fe.Problems, tt.line, tt.want)
-			}
-			if !strings.Contains(err.Error(), fmt.Sprintf("line %d: ", tt.line)) {
-				t.Errorf("message %q does not name line %d", err, tt.line)
-			}
+			checkBadFile(t, err, tt.line, tt.want, "hunter2", "OCBieXRlcyE=")
 			noKey(t, err.Error())
-			for _, leak := range []string{"apply.raw", "apply.y", "hunter2", "OCBieXRlcyE="} {
-				if strings.Contains(err.Error(), leak) {
-					t.Errorf("message holds %q: %q", leak, err)
-				}
-			}
 		})
 	}
-	files, _ := filepath.Glob("testdata/rotation/bad_*.yaml")
-	for _, f := range files {
-		if !seen[filepath.Base(f)] {
-			t.Errorf("%s has no case in this table", f)
-		}
-	}
+	checkEveryBadFile(t, "testdata/rotation/bad_*.yaml", seen)
 }
 
 // TestWebhookKeyNeverPrints formats a parsed file every way a program
