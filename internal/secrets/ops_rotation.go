@@ -323,16 +323,8 @@ type cancelRotateSecretOutput struct {
 
 func (s *Service) cancelRotateSecret(ctx context.Context, c *Call) (any, error) {
 	inv := s.begin(c, "CancelRotateSecret", false)
-	var in secretIDInput
-	if err := awsproto.DecodeJSON(c.Body, &in); err != nil {
-		return nil, err
-	}
-	secretID, aerr := validateSecretID(in.SecretId)
-	if aerr != nil {
-		return nil, aerr
-	}
 	now := inv.nowNanos()
-	r, err := s.resolve(ctx, secretID, now)
+	r, err := s.resolveSecretID(ctx, c, now)
 	if err != nil {
 		return nil, err
 	}

@@ -250,8 +250,11 @@ func (s *Service) updateSecret(ctx context.Context, c *Call) (any, error) {
 	return inv.finish(ctx, &out, err)
 }
 
-func (s *Service) describeSecret(ctx context.Context, c *Call) (any, error) {
-	inv := s.begin(c, "DescribeSecret", true)
+// resolveSecretID decodes a request whose only member is SecretId and
+// resolves the secret it names. Its errors (malformed input, no such
+// secret) come before authorization, so they are returned as they are and
+// reach no audit record.
+func (s *Service) resolveSecretID(ctx context.Context, c *Call, now int64) (*resolved, error) {
 	var in secretIDInput
 	if err := awsproto.DecodeJSON(c.Body, &in); err != nil {
 		return nil, err
@@ -260,7 +263,12 @@ func (s *Service) describeSecret(ctx context.Context, c *Call) (any, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	r, err := s.resolve(ctx, secretID, inv.nowNanos())
+	return s.resolve(ctx, secretID, now)
+}
+
+func (s *Service) describeSecret(ctx context.Context, c *Call) (any, error) {
+	inv := s.begin(c, "DescribeSecret", true)
+	r, err := s.resolveSecretID(ctx, c, inv.nowNanos())
 	if err != nil {
 		return nil, err
 	}
@@ -363,16 +371,8 @@ func (s *Service) deleteSecret(ctx context.Context, c *Call) (any, error) {
 
 func (s *Service) restoreSecret(ctx context.Context, c *Call) (any, error) {
 	inv := s.begin(c, "RestoreSecret", false)
-	var in secretIDInput
-	if err := awsproto.DecodeJSON(c.Body, &in); err != nil {
-		return nil, err
-	}
-	secretID, aerr := validateSecretID(in.SecretId)
-	if aerr != nil {
-		return nil, aerr
-	}
 	now := inv.nowNanos()
-	r, err := s.resolve(ctx, secretID, now)
+	r, err := s.resolveSecretID(ctx, c, now)
 	if err != nil {
 		return nil, err
 	}
